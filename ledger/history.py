@@ -1,0 +1,779 @@
+"""A year of realistic ledger history, written in bulk: for benchmarks, reports and demos.
+
+`generate_history` simulates, in Python, what the services would have posted for a team over a year:
+plan grants each billing period (expiring at the next one), top-ups when the balance runs short, project
+budgets held at approval, takes captured or released against them (partial captures), change orders that
+extend a hold, holds closed, voided or timed out, refunds of moderated takes, expired plan lots going to
+breakage, and a few adjustments by the finance member. It follows the services' rules exactly (the lots'
+burn order, the allocations of holds to lots, what goes to breakage) and writes the rows the services would
+have written, with their keys and operations, so `ledger_check` passes afterwards.
+
+It does not call the services, which take a lock and a dozen queries per operation: it computes every
+balance-after chain in memory and writes the rows in bulk (COPY on PostgreSQL, batched INSERTs elsewhere),
+so a million entries take a minute or two. Everything is written in one transaction: all or nothing.
+
+The ledger knows nothing of projects and jobs: references here (`project:h<team>-<n>`, `job:h<team>-<n>`)
+are opaque, as always. Other apps extend the generated history by connecting to
+`ledger.signals.history_generated`, sent by the `generate_history` command inside the same transaction.
+"""
+
+import heapq
+import itertools
+import json
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.core.management.color import no_style
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from keter.accounts.models import Membership, Plan, Team, User
+from keter.accounts.plans import load_plans
+from keter.accounts.roles import Role
+from keter.errors import DomainError
+from ledger.models import Account, Entry, Hold, HoldLot, Lot, Operation, Transaction
+from ledger.services._core import MAX_CREDITS, as_json_moment, system_account_ids
+from ledger.services.lots import MIN_TOP_UP
+from ledger.services.plans import plan_grant_key, team_period
+
+A = Account.Kind
+K = Transaction.Kind
+
+# Whole-credit take prices and how often each comes up: mostly short clips, a few long 4K ones.
+TAKE_PRICES = [8, 12, 20, 35, 48, 60, 90, 120, 150, 200, 320, 450, 640]
+TAKE_WEIGHTS = [6, 8, 10, 12, 12, 10, 10, 8, 8, 6, 5, 3, 2]
+MEAN_TAKE = sum(p * w for p, w in zip(TAKE_PRICES, TAKE_WEIGHTS, strict=True)) / sum(TAKE_WEIGHTS)
+SUCCEEDED, FAILED = 0.74, 0.18  # the rest is blocked by moderation (charged, sometimes refunded later)
+OPEN_PROJECTS = 3
+ENTRIES_PER_TAKE = 2.4  # first guess until the team's own ratio is known
+ADJUSTMENT_REASONS = [
+    "Goodwill credits after the render outage",
+    "Sales promotion credits",
+    "Credits for the beta feedback programme",
+]
+BATCH_ROWS = 20_000
+
+
+class HistoryRefused(DomainError):
+    pass
+
+
+@dataclass
+class HistoryResult:
+    teams: list[Team]
+    start: datetime
+    end: datetime
+    transactions: int = 0
+    entries: int = 0
+    lots: int = 0
+    holds: int = 0
+
+    def summary(self) -> str:
+        names = ", ".join(team.slug for team in self.teams)
+        return (
+            f"Generated {self.entries:,} entries in {self.transactions:,} transactions, {self.lots:,} lots "
+            f"and {self.holds:,} holds for {names}, from {self.start:%Y-%m-%d} to {self.end:%Y-%m-%d}."
+        )
+
+
+def generate_history(
+    *,
+    entries: int,
+    teams: list[Team] | None = None,
+    team_slugs: list[str] | None = None,
+    seed: int = 1,
+    days: int = 365,
+    end: datetime | None = None,
+) -> HistoryResult:
+    """Write about `entries` ledger entries (at least that many, a few more to finish the last operation)
+    spread over `days` days ending at `end` (now), shared evenly by the teams.
+
+    Teams are given, or found or created by slug (new teams get the Pro plan). A team must have no ledger
+    history yet; one created after the start of the history is backdated to it, so its plan periods cover
+    the whole year.
+    """
+    if entries < 1:
+        raise HistoryRefused("Ask for at least one entry", field="entries")
+    end = end or timezone.now()
+    start = end - timedelta(days=days)
+    with transaction.atomic():
+        teams = list(teams or []) + [_team(slug, start) for slug in team_slugs or []]
+        if not teams:
+            teams = [_team("archive-films", start)]
+        busy = Transaction.objects.filter(team__in=teams).values_list("team__slug", flat=True).distinct()
+        if busy:
+            raise HistoryRefused(
+                f"{', '.join(sorted(busy))} already has ledger history: generate into a new team",
+                field="team_slugs",
+            )
+        for team in teams:
+            if team.created_at > start:
+                team.created_at = start - timedelta(days=1)
+                Team.objects.filter(pk=team.pk).update(created_at=team.created_at)
+        simulation = _Simulation(teams=teams, entries=entries, seed=seed, start=start, end=end)
+        simulation.run()
+        return simulation.result
+
+
+def _team(slug: str, start: datetime) -> Team:
+    team = Team.objects.select_related("plan").filter(slug=slug).first()
+    if team is None:
+        plan = Plan.objects.filter(slug="pro").first() or next(p for p in load_plans() if p.slug == "pro")
+        name = slug.replace("-", " ").title()
+        team = Team.objects.create(name=name, slug=slug, plan=plan, created_at=start - timedelta(days=1))
+    return team
+
+
+@dataclass(eq=False)
+class _Allocation:
+    id: int
+    lot: Lot
+    reserved: int = 0
+    captured: int = 0
+    released: int = 0
+    refunded: int = 0
+
+
+@dataclass(eq=False)
+class _Hold:
+    id: int
+    team_id: int
+    credits: int
+    reference: str
+    key: str
+    created_at: datetime
+    expires_at: datetime | None
+    captured: int = 0
+    released: int = 0
+    refunded: int = 0
+    status: str = Hold.Status.PENDING
+    resolved_at: datetime | None = None
+    allocations: dict[int, _Allocation] = field(default_factory=dict)
+
+    @property
+    def open_credits(self) -> int:
+        return self.credits - self.captured - self.released if self.status == Hold.Status.PENDING else 0
+
+
+@dataclass(eq=False)
+class _Project:
+    number: int
+    hold: _Hold
+    takes_left: int
+
+
+@dataclass(eq=False)
+class _Book:
+    team: Team
+    available_id: int
+    held_id: int
+    target: int
+    finance_id: int
+    available: int = 0
+    held: int = 0
+    written: int = 0
+    takes: int = 0
+    spent: int = 0
+    # Exactly the team's active lots with credits left: what holds and negative adjustments draw from.
+    lots: dict[int, Lot] = field(default_factory=dict)
+    projects: list[_Project] = field(default_factory=list)
+    numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def label(self, what: str, number: int | None = None) -> str:
+        return f"{what}:h{self.team.pk}-{number if number is not None else next(self.numbers)}"
+
+    def key(self, what: str) -> str:
+        return f"history:{self.team.pk}:{what}:{next(self.numbers)}"
+
+
+class _Simulation:
+    def __init__(self, *, teams: list[Team], entries: int, seed: int, start: datetime, end: datetime):
+        self.random = random.Random(seed)
+        self.start, self.end = start, end
+        self.target = entries
+        self.result = HistoryResult(teams=teams, start=start, end=end)
+        self.rows = _Rows()
+        self.system = system_account_ids()
+        self.events: list = []
+        self.sequence = itertools.count()
+        self.stopped = False
+        self.all_lots: list[Lot] = []
+        self.all_holds: list[_Hold] = []
+        self.ids = self.rows.reserve_ids()
+        share, extra = divmod(entries, len(teams))
+        self.books = [self._open_book(team, share + (1 if i < extra else 0)) for i, team in enumerate(teams)]
+
+    def _open_book(self, team: Team, target: int) -> _Book:
+        Account.objects.bulk_create(
+            [Account(team=team, kind=kind) for kind in Account.TEAM_KINDS], ignore_conflicts=True
+        )
+        ids = dict(Account.objects.filter(team=team).values_list("kind", "id"))
+        return _Book(
+            team=team,
+            available_id=ids[A.AVAILABLE],
+            held_id=ids[A.HELD],
+            target=target,
+            finance_id=_finance_member(team).pk,
+        )
+
+    def at(self, when: datetime, action: Callable, *args) -> None:
+        if when <= self.end:
+            heapq.heappush(self.events, (when, next(self.sequence), action, args))
+
+    def run(self) -> None:
+        for book in self.books:
+            self.at(self.start + timedelta(minutes=1), self.plan_grant, book)
+            self.at(self.start + timedelta(hours=2), self.first_top_up, book)
+            self.at(self.start + timedelta(hours=3), self.take, book)
+            self.at(self.start + timedelta(days=self.random.uniform(20, 60)), self.adjust, book)
+        while self.events and not self.stopped:
+            when, _, action, args = heapq.heappop(self.events)
+            action(when, *args)
+            self.stopped = self.result.entries >= self.target
+        self.rows.add_final(self.all_lots, self.all_holds)
+        self.rows.flush_all()
+        for book in self.books:
+            Account.objects.filter(pk=book.available_id).update(balance=book.available)
+            Account.objects.filter(pk=book.held_id).update(balance=book.held)
+        self.rows.reset_sequences()
+        self.result.lots, self.result.holds = len(self.all_lots), len(self.all_holds)
+
+    def plan_grant(self, when: datetime, book: _Book) -> None:
+        team, plan = book.team, book.team.plan
+        period = team_period(team, when)
+        if plan.monthly_credits > 0 and not team.is_archived:
+            expires = period.end if plan.rollover != Plan.Rollover.NEVER_EXPIRE else None
+            lot = self.add_lot(
+                book,
+                when,
+                kind=K.GRANT,
+                source=A.ISSUANCE_GRANTS,
+                credits=plan.monthly_credits,
+                key=plan_grant_key(team, period),
+                reference=f"plan:{plan.slug}:{period.label}",
+                memo=f"{plan.name} plan credits for {period.label}",
+                category=Lot.Category.PROMOTIONAL,
+                effective_at=period.start,
+                expires_at=expires,
+            )
+            if expires is not None:
+                self.at(expires + timedelta(seconds=30), self.expire_lot, book, lot)
+        if period.end is not None:
+            self.at(period.end + timedelta(seconds=60), self.plan_grant, book)
+
+    def first_top_up(self, when: datetime, book: _Book) -> None:
+        self.top_up(when, book, self.monthly_spend(book, when))
+
+    def monthly_spend(self, book: _Book, when: datetime) -> int:
+        """What the team spends in a month at the pace it was given (or has had so far)."""
+        elapsed = (when - self.start).total_seconds() / 86_400
+        if elapsed >= 7 and book.spent:
+            return int(book.spent / elapsed * 30)
+        days = max((self.end - self.start).total_seconds() / 86_400, 1)
+        return int(book.target / ENTRIES_PER_TAKE / days * 30 * MEAN_TAKE)
+
+    def top_up(self, when: datetime, book: _Book, credits: int) -> None:
+        credits = min(MAX_CREDITS, max(MIN_TOP_UP, math.ceil(credits / 1000) * 1000))
+        number = next(book.numbers)
+        self.add_lot(
+            book,
+            when,
+            kind=K.TOP_UP,
+            source=A.ISSUANCE_PURCHASES,
+            credits=credits,
+            key=f"history:{book.team.pk}:top-up:{number}",
+            reference=f"INV-{when:%Y}-{book.team.pk:03d}{number:05d}",
+            memo="",
+            category=Lot.Category.PAID,
+            effective_at=None,
+            expires_at=None,
+            actor_id=book.finance_id,
+        )
+
+    def ensure_spendable(self, when: datetime, book: _Book, credits: int) -> None:
+        free = sum(lot.free for lot in self.spendable(book, when))
+        if free < credits:
+            self.top_up(when, book, max(credits - free, self.monthly_spend(book, when)))
+
+    def take(self, when: datetime, book: _Book) -> None:
+        """One take launched against an open project's budget; then the next take is scheduled."""
+        project = self.project_for(when, book)
+        price = self.random.choices(TAKE_PRICES, TAKE_WEIGHTS)[0]
+        hold = project.hold
+        if hold.open_credits < price:
+            if self.random.random() < 0.5:
+                extra = min(MAX_CREDITS, max(price, int(round(hold.credits / 3, -1))))
+                self.ensure_spendable(when, book, extra)
+                self.extend(when, book, hold, extra)
+            else:
+                self.finish(when, book, project, Hold.Status.POSTED)
+                project = self.project_for(when, book, new=True)
+                hold = project.hold
+                price = min(price, hold.open_credits)
+        job = book.label("job")
+        outcome = self.random.random()
+        if outcome < SUCCEEDED:
+            self.capture(when, book, hold, price, job)
+        elif outcome < SUCCEEDED + FAILED:
+            self.release(when, book, hold, price, job)
+        else:
+            capture = self.capture(when, book, hold, price, job)
+            if self.random.random() < 0.5:
+                later = when + timedelta(hours=self.random.uniform(1, 24 * 7))
+                self.at(later, self.refund, book, hold, price, job, capture)
+        book.takes += 1
+        project.takes_left -= 1
+        if project.takes_left <= 0:
+            book.projects.remove(project)
+            later = when + timedelta(hours=self.random.uniform(1, 72))
+            status = Hold.Status.VOIDED if self.random.random() < 0.08 else Hold.Status.POSTED
+            self.at(later, self.finish_later, book, project, status)
+        self.next_take(when, book)
+
+    def next_take(self, when: datetime, book: _Book) -> None:
+        left = book.target - book.written
+        if left <= 0:
+            return
+        per_take = book.written / book.takes if book.takes >= 20 else ENTRIES_PER_TAKE
+        remaining = (self.end - when).total_seconds()
+        gap = self.random.expovariate(1.0) * remaining / max(1.0, left / per_take)
+        if when.weekday() >= 5:
+            gap *= 3  # quieter at weekends; the pace catches up on weekdays
+        gap = min(gap, remaining / 2)
+        self.at(when + timedelta(seconds=gap), self.take, book)
+
+    def project_for(self, when: datetime, book: _Book, *, new: bool = False) -> _Project:
+        open_projects = [p for p in book.projects if p.hold.status == Hold.Status.PENDING]
+        book.projects = open_projects
+        if not new and open_projects and (len(open_projects) >= OPEN_PROJECTS or self.random.random() < 0.9):
+            return self.random.choice(open_projects)
+        takes = self.random.randint(4, 40)
+        budget = min(
+            MAX_CREDITS,
+            max(max(TAKE_PRICES), int(round(takes * MEAN_TAKE * self.random.uniform(1, 1.3), -1))),
+        )
+        self.ensure_spendable(when, book, budget)
+        number = next(book.numbers)
+        expires = when + timedelta(days=30) if self.random.random() < 0.2 else None
+        hold = self.hold(when, book, budget, reference=book.label("project", number), expires_at=expires)
+        if expires is not None:
+            self.at(expires + timedelta(seconds=45), self.expire_hold, book, hold)
+        project = _Project(number=number, hold=hold, takes_left=takes)
+        book.projects.append(project)
+        return project
+
+    def finish_later(self, when: datetime, book: _Book, project: _Project, status: str) -> None:
+        if project.hold.status == Hold.Status.PENDING:
+            self.finish(when, book, project, status)
+
+    def finish(self, when: datetime, book: _Book, project: _Project, status: str) -> None:
+        if project in book.projects:
+            book.projects.remove(project)
+        verb = "close" if status == Hold.Status.POSTED else "void"
+        kind = K.HOLD_CLOSE if status == Hold.Status.POSTED else K.HOLD_VOID
+        self.resolve(when, book, project.hold, status=status, kind=kind, key=book.key(f"{verb}:project"))
+
+    def expire_hold(self, when: datetime, book: _Book, hold: _Hold) -> None:
+        if hold.status == Hold.Status.PENDING:
+            key = f"expire:hold:{hold.id}"
+            self.resolve(when, book, hold, status=Hold.Status.EXPIRED, kind=K.HOLD_EXPIRE, key=key)
+
+    def refund(self, when: datetime, book: _Book, hold: _Hold, credits: int, job: str, capture: int) -> None:
+        credits = min(credits, hold.captured - hold.refunded)
+        if credits > 0:
+            self.refund_hold(when, book, hold, credits, job, capture)
+
+    def adjust(self, when: datetime, book: _Book) -> None:
+        if self.random.random() < 0.7:
+            credits = self.random.choice([100, 250, 500, 1000])
+            reason = self.random.choice(ADJUSTMENT_REASONS)
+        else:
+            free = sum(lot.free for lot in book.lots.values())
+            credits = -min(free, self.random.choice([50, 120, 300]))
+            reason = f"{credits} credits: correction of a duplicated grant"  # starts with "-": see exports
+        if credits:
+            self.adjustment(when, book, credits, reason)
+        self.at(when + timedelta(days=self.random.uniform(25, 75)), self.adjust, book)
+
+    def spendable(self, book: _Book, when: datetime) -> list[Lot]:
+        lots = [
+            lot
+            for lot in book.lots.values()
+            if lot.remaining > lot.reserved
+            and lot.effective_at <= when
+            and (lot.expires_at is None or lot.expires_at > when)
+        ]
+        return sorted(lots, key=Lot.burn_key)
+
+    def pick(self, book: _Book, when: datetime, credits: int) -> list[tuple[Lot, int]]:
+        picks, needed = [], credits
+        for lot in self.spendable(book, when):
+            take = min(lot.free, needed)
+            picks.append((lot, take))
+            needed -= take
+            if not needed:
+                return picks
+        raise AssertionError(f"the simulation let team {book.team.pk} run short of {credits} credits")
+
+    def add_lot(self, book, when, *, kind, source, credits, key, reference, memo, category, effective_at,
+                expires_at, actor_id=None) -> Lot:  # fmt: skip
+        lot = Lot(
+            id=next(self.ids[Lot]),
+            team_id=book.team.pk,
+            category=category,
+            priority=0,
+            credits=credits,
+            remaining=credits,
+            effective_at=effective_at or when,
+            expires_at=expires_at,
+            key=key,
+            reference=reference,
+            memo=memo,
+            actor_id=actor_id,
+            created_at=when,
+        )
+        self.all_lots.append(lot)
+        book.lots[lot.pk] = lot
+        request = {
+            "credits": credits,
+            "category": category,
+            "priority": 0,
+            "reference": reference,
+            "expires_at": as_json_moment(expires_at),
+            "effective_at": as_json_moment(effective_at),
+        }
+        self.post(book, when, kind, {source: -credits, A.AVAILABLE: credits}, key, request, lot=lot,
+                  reference=reference, memo=memo, actor_id=actor_id)  # fmt: skip
+        return lot
+
+    def adjustment(self, when: datetime, book: _Book, credits: int, reason: str) -> None:
+        key = book.key("adjust")
+        request = {"credits": credits, "corrects": None}
+        common = {"memo": reason, "actor_id": book.finance_id}
+        if credits > 0:
+            lot = Lot(
+                id=next(self.ids[Lot]),
+                team_id=book.team.pk,
+                category=Lot.Category.PROMOTIONAL,
+                credits=credits,
+                remaining=credits,
+                effective_at=when,
+                key=key,
+                memo=reason,
+                actor_id=book.finance_id,
+                created_at=when,
+            )
+            self.all_lots.append(lot)
+            book.lots[lot.pk] = lot
+            legs = {A.ADJUSTMENTS: -credits, A.AVAILABLE: credits}
+            self.post(book, when, K.ADJUST, legs, key, request, lot=lot, **common)
+            return
+        needed = -credits
+        for lot in sorted(book.lots.values(), key=Lot.burn_key):
+            take = min(lot.free, needed)
+            if take:
+                lot.remaining -= take
+                needed -= take
+                self.forget_if_spent(book, lot)
+            if not needed:
+                break
+        self.post(
+            book, when, K.ADJUST, {A.AVAILABLE: credits, A.ADJUSTMENTS: -credits}, key, request, **common
+        )
+
+    def expire_lot(self, when: datetime, book: _Book, lot: Lot) -> None:
+        if lot.status != Lot.Status.ACTIVE:
+            return
+        broken = lot.free
+        lot.remaining -= broken
+        lot.status = Lot.Status.EXPIRED
+        book.lots.pop(lot.pk, None)
+        key = f"expire:lot:{lot.pk}"
+        if broken:
+            legs = {A.AVAILABLE: -broken, A.BREAKAGE: broken}
+            self.post(book, when, K.LOT_EXPIRE, legs, key, {"lot": lot.pk}, lot=lot, reference=lot.reference)
+        else:
+            self.operation(book, when, K.LOT_EXPIRE, key, {"lot": lot.pk}, lot=lot)
+
+    def hold(self, when, book, credits, *, reference, expires_at) -> _Hold:
+        key = book.key("hold")
+        hold = _Hold(
+            id=next(self.ids[Hold]),
+            team_id=book.team.pk,
+            credits=credits,
+            reference=reference,
+            key=key,
+            created_at=when,
+            expires_at=expires_at,
+        )
+        self.all_holds.append(hold)
+        self.reserve(book, when, hold, credits)
+        request = {"credits": credits, "reference": reference, "expires_at": as_json_moment(expires_at)}
+        legs = {A.AVAILABLE: -credits, A.HELD: credits}
+        self.post(book, when, K.HOLD, legs, key, request, hold=hold, reference=reference)
+        return hold
+
+    def extend(self, when, book, hold: _Hold, credits: int) -> None:
+        self.reserve(book, when, hold, credits)
+        hold.credits += credits
+        legs = {A.AVAILABLE: -credits, A.HELD: credits}
+        request = {"hold": hold.id, "credits": credits}
+        self.post(
+            book, when, K.HOLD_EXTEND, legs, book.key("extend"), request, hold=hold, reference=hold.reference
+        )
+
+    def reserve(self, book, when, hold: _Hold, credits: int) -> None:
+        for lot, take in self.pick(book, when, credits):
+            lot.reserved += take
+            allocation = hold.allocations.get(lot.pk)
+            if allocation is None:
+                allocation = hold.allocations[lot.pk] = _Allocation(id=next(self.ids[HoldLot]), lot=lot)
+            allocation.reserved += take
+
+    def capture(self, when, book, hold: _Hold, credits: int, job: str) -> int:
+        left = credits
+        for allocation in sorted(self.reserved(hold), key=lambda a: a.lot.burn_key()):
+            take = min(allocation.reserved, left)
+            allocation.reserved -= take
+            allocation.captured += take
+            allocation.lot.reserved -= take
+            allocation.lot.remaining -= take
+            self.forget_if_spent(book, allocation.lot)
+            left -= take
+            if not left:
+                break
+        hold.captured += credits
+        book.spent += credits
+        request = {"hold": hold.id, "credits": credits, "reference": job}
+        legs = {A.HELD: -credits, A.USAGE: credits}
+        return self.post(book, when, K.CAPTURE, legs, f"capture:{job}", request, hold=hold, reference=job)
+
+    def release(self, when, book, hold: _Hold, credits: int, job: str) -> None:
+        hold.released += credits
+        request = {"hold": hold.id, "credits": credits, "reference": job}
+        self.give_back(
+            when, book, hold, credits, kind=K.RELEASE, key=f"release:{job}", request=request, reference=job
+        )
+
+    def resolve(self, when, book, hold: _Hold, *, status: str, kind: str, key: str) -> None:
+        remainder = hold.open_credits
+        request = {"hold": hold.id}
+        if remainder:
+            hold.released += remainder
+            self.give_back(
+                when, book, hold, remainder, kind=kind, key=key, request=request, reference=hold.reference
+            )
+        else:
+            self.operation(book, when, kind, key, request, hold=hold)
+        hold.status, hold.resolved_at = status, when
+
+    def give_back(self, when, book, hold: _Hold, credits: int, *, kind, key, request, reference) -> None:
+        to_available = to_breakage = 0
+        left = credits
+        for allocation in sorted(self.reserved(hold), key=lambda a: a.lot.burn_key(), reverse=True):
+            take = min(allocation.reserved, left)
+            allocation.reserved -= take
+            allocation.released += take
+            lot = allocation.lot
+            lot.reserved -= take
+            if lot.status == Lot.Status.ACTIVE:
+                to_available += take
+            else:
+                lot.remaining -= take  # an expired lot's credits cannot come back: breakage
+                to_breakage += take
+            left -= take
+            if not left:
+                break
+        legs = {A.HELD: -credits, A.AVAILABLE: to_available, A.BREAKAGE: to_breakage}
+        self.post(book, when, kind, legs, key, request, hold=hold, reference=reference)
+
+    def refund_hold(self, when, book, hold: _Hold, credits: int, job: str, capture: int) -> None:
+        to_available = to_breakage = 0
+        left = credits
+        refundable = [a for a in hold.allocations.values() if a.captured > a.refunded]
+        for allocation in sorted(refundable, key=lambda a: a.lot.burn_key(), reverse=True):
+            take = min(allocation.captured - allocation.refunded, left)
+            allocation.refunded += take
+            lot = allocation.lot
+            if lot.status == Lot.Status.ACTIVE:
+                lot.remaining += take
+                book.lots[lot.pk] = lot
+                to_available += take
+            else:
+                to_breakage += take
+            left -= take
+            if not left:
+                break
+        hold.refunded += credits
+        book.spent -= credits
+        request = {"hold": hold.id, "credits": credits, "reference": job, "corrects": capture}
+        legs = {A.USAGE: -credits, A.AVAILABLE: to_available, A.BREAKAGE: to_breakage}
+        self.post(
+            book,
+            when,
+            K.REFUND,
+            legs,
+            f"refund:{job}",
+            request,
+            hold=hold,
+            reference=job,
+            corrects_id=capture,
+        )
+
+    @staticmethod
+    def reserved(hold: _Hold) -> list[_Allocation]:
+        return [allocation for allocation in hold.allocations.values() if allocation.reserved > 0]
+
+    @staticmethod
+    def forget_if_spent(book: _Book, lot: Lot) -> None:
+        if lot.remaining == 0:
+            book.lots.pop(lot.pk, None)
+
+    def post(self, book: _Book, when, kind, legs, key, request, *, hold=None, lot=None, reference="", memo="",
+             actor_id=None, corrects_id=None) -> int:  # fmt: skip
+        """Write one balanced transaction, its entries with their balances after, and its operation."""
+        legs = {account_kind: credits for account_kind, credits in legs.items() if credits}
+        if len(legs) < 2 or sum(legs.values()) != 0:
+            raise AssertionError(f"unbalanced {kind}: {legs}")
+        txn_id = next(self.ids[Transaction])
+        hold_id = hold.id if hold else None
+        lot_id = lot.pk if lot else None
+        add = self.rows.add
+        row = (txn_id, book.team.pk, kind, key, reference, memo, actor_id, hold_id, lot_id, corrects_id, when)
+        add(Transaction, row)
+        entry_ids = self.ids[Entry]
+        for account_kind, credits in legs.items():
+            if account_kind == A.AVAILABLE:
+                book.available += credits
+                add(Entry, (next(entry_ids), txn_id, book.available_id, credits, book.available))
+                balance = book.available
+            elif account_kind == A.HELD:
+                book.held += credits
+                add(Entry, (next(entry_ids), txn_id, book.held_id, credits, book.held))
+                balance = book.held
+            else:
+                add(Entry, (next(entry_ids), txn_id, self.system[account_kind], credits, None))
+                balance = 0
+            if balance < 0:
+                raise AssertionError(f"{kind} took team {book.team.pk}'s {account_kind} below zero")
+        book.written += len(legs)
+        self.result.entries += len(legs)
+        self.result.transactions += 1
+        self.operation(book, when, kind, key, request, txn_id=txn_id, hold=hold, lot=lot)
+        return txn_id
+
+    def operation(self, book, when, kind, key, request, *, txn_id=None, hold=None, lot=None) -> None:
+        self.rows.add(
+            Operation,
+            (next(self.ids[Operation]), key, kind, book.team.pk, json.dumps(request), Operation.Outcome.DONE,
+             txn_id, hold.id if hold else None, lot.pk if lot else None, "", "", "{}", when),
+        )  # fmt: skip
+
+
+def _finance_member(team: Team) -> User:
+    """Who tops up and adjusts in the story: the team's finance member (or owner), else a new one."""
+    for role in (Role.FINANCE, Role.OWNER):
+        membership = Membership.objects.filter(team=team, role=role).select_related("user").first()
+        if membership:
+            return membership.user
+    user = User.objects.filter(email=f"finance+{team.slug}@history.keter").first()
+    if user is None:
+        user = User.objects.create_user(f"finance+{team.slug}@history.keter", name=f"{team.name} finance")
+    Membership.objects.get_or_create(team=team, user=user, defaults={"role": Role.FINANCE})
+    return user
+
+
+class _Rows:
+    """The simulation's rows, buffered per table and written in bulk in the current transaction.
+
+    PostgreSQL gets COPY (an order of magnitude faster than INSERT); other databases get batched INSERTs.
+    Ids are chosen here, after the highest existing ones, under a lock that keeps other writers out until
+    the transaction ends; the sequences are moved past them at the end.
+    """
+
+    COLUMNS = {
+        Transaction: ["id", "team_id", "kind", "key", "reference", "memo", "actor_id", "hold_id", "lot_id",
+                      "corrects_id", "created_at"],
+        Entry: ["id", "transaction_id", "account_id", "credits", "balance_after"],
+        Operation: ["id", "key", "kind", "team_id", "request", "outcome", "transaction_id", "hold_id",
+                    "lot_id", "error_code", "error_message", "error_details", "created_at"],
+        Lot: ["id", "team_id", "category", "priority", "credits", "remaining", "reserved", "status",
+              "effective_at", "expires_at", "key", "reference", "memo", "actor_id", "created_at"],
+        Hold: ["id", "team_id", "credits", "captured", "released", "refunded", "status", "reference", "key",
+               "expires_at", "created_at", "resolved_at"],
+        HoldLot: ["id", "hold_id", "lot_id", "reserved", "captured", "released", "refunded"],
+    }  # fmt: skip
+
+    def __init__(self):
+        self.buffers = {model: [] for model in self.COLUMNS}
+        self.is_postgres = connection.vendor == "postgresql"
+
+    def reserve_ids(self) -> dict:
+        if self.is_postgres:
+            tables = ", ".join(model._meta.db_table for model in self.COLUMNS)
+            with connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")
+        # On SQLite the transaction began with BEGIN IMMEDIATE: it holds the write lock already.
+        return {
+            model: itertools.count((model.objects.aggregate(top=Max("id"))["top"] or 0) + 1)
+            for model in self.COLUMNS
+        }
+
+    def add(self, model, row: tuple) -> None:
+        buffer = self.buffers[model]
+        buffer.append(row)
+        if len(buffer) >= BATCH_ROWS:
+            # Parents first, so a database that checks foreign keys at once is satisfied too.
+            if model in (Entry, Operation):
+                self.flush(Transaction)
+            self.flush(model)
+
+    def add_final(self, lots: list[Lot], holds: list[_Hold]) -> None:
+        for lot in lots:
+            self.add(Lot, tuple(getattr(lot, name) for name in self.COLUMNS[Lot]))
+        for hold in holds:
+            self.add(Hold, (hold.id, hold.team_id, hold.credits, hold.captured, hold.released, hold.refunded,
+                            hold.status, hold.reference, hold.key, hold.expires_at, hold.created_at,
+                            hold.resolved_at))  # fmt: skip
+            for a in hold.allocations.values():
+                self.add(HoldLot, (a.id, hold.id, a.lot.pk, a.reserved, a.captured, a.released, a.refunded))
+
+    def flush_all(self) -> None:
+        for model in (Lot, Hold, HoldLot, Transaction, Entry, Operation):
+            self.flush(model)
+
+    def flush(self, model) -> None:
+        rows = self.buffers[model]
+        if not rows:
+            return
+        columns = self.COLUMNS[model]
+        table = model._meta.db_table
+        with connection.cursor() as cursor:
+            if self.is_postgres:
+                with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                adapt = [self._adapter(model, name) for name in columns]
+                values = [tuple(f(v) if f else v for f, v in zip(adapt, row, strict=True)) for row in rows]
+                marks = ", ".join(["%s"] * len(columns))
+                cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", values)
+        rows.clear()
+
+    @staticmethod
+    def _adapter(model, name):
+        field = model._meta.get_field(name.removesuffix("_id")) if name != "id" else None
+        if field is not None and field.get_internal_type() == "DateTimeField":
+            return lambda value: connection.ops.adapt_datetimefield_value(value)
+        return None
+
+    def reset_sequences(self) -> None:
+        statements = connection.ops.sequence_reset_sql(no_style(), list(self.COLUMNS))
+        if statements:
+            with connection.cursor() as cursor:
+                for sql in statements:
+                    cursor.execute(sql)

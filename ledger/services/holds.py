@@ -1,0 +1,320 @@
+"""Two-phase holds: credits move available → held, then held → usage (capture) or back (release).
+
+A hold draws its credits from the team's lots in burn order and remembers which (`HoldLot`), so that:
+
+- a capture spends the hold's credits in burn order too (soonest-expiring first);
+- a release gives back the credits that burn last first, keeping the soonest-expiring reserved;
+- a credit given back to a lot that has expired meanwhile goes to breakage, not back to available;
+- a refund returns credits to the lots they were captured from, latest-expiring first (same rule).
+
+A hold resolves once: closed (posted), voided, or timed out. A second resolution is refused
+(`HoldAlreadyResolved`), never repeated.
+"""
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from keter.accounts.models import Team
+from ledger.errors import HoldAlreadyResolved, HoldExceeded, LedgerError, RefundExceedsCaptured
+from ledger.models import Account, Hold, HoldLot, Lot, Transaction
+from ledger.services._core import (
+    Book,
+    Outcome,
+    as_json_moment,
+    hold_reads,
+    load_hold,
+    pick_from_lots,
+    post,
+    refresh_caller_hold,
+    require_credits,
+    require_moment,
+    run_operation,
+    save_new,
+    spendable_lots,
+    spendable_lots_read,
+)
+
+A = Account.Kind
+K = Transaction.Kind
+
+
+def ledger_hold(
+    *, team: Team, credits: int, key: str, reference: str, expires_at: datetime | None = None
+) -> Hold:
+    """Set credits aside (available → held); `InsufficientCredits` if the spendable lots are short."""
+    credits = require_credits(credits)
+    expires_at = require_moment(expires_at, field="expires_at")
+    request = {"credits": credits, "reference": reference, "expires_at": as_json_moment(expires_at)}
+
+    def body(book: Book) -> Outcome:
+        picks = pick_from_lots(spendable_lots(book), credits)
+        hold = save_new(
+            book,
+            Hold(
+                team_id=book.team_id,
+                credits=credits,
+                reference=reference,
+                key=key,
+                expires_at=expires_at,
+                created_at=book.now,
+            ),
+        )
+        legs = {A.AVAILABLE: -credits, A.HELD: credits}
+        txn = post(book, kind=K.HOLD, legs=legs, key=key, hold=hold, reference=reference)
+        book.writes.insert([HoldLot(hold=hold, lot=lot, reserved=take) for lot, take in picks])
+        for lot, take in picks:
+            lot.reserved += take
+        book.writes.update([lot for lot, _ in picks], ("reserved",))
+        return Outcome(hold, transaction=txn, hold=hold)
+
+    return run_operation(
+        kind=K.HOLD,
+        key=key,
+        team_id=team.pk,
+        request=request,
+        returns="hold",
+        body=body,
+        reads=lambda now: {"lots": spendable_lots_read(team.pk, now)},
+        new_ids=(Hold, Transaction),
+    )
+
+
+def ledger_hold_extend(*, hold: Hold, credits: int, key: str) -> Hold:
+    """Add credits to a pending hold (a change order), drawn from the lots like a new hold."""
+    credits = require_credits(credits)
+
+    def body(book: Book, fresh: Hold, allocations: list[HoldLot]) -> Outcome:
+        _require_pending(fresh)
+        picks = pick_from_lots(spendable_lots(book), credits)
+        by_lot = {allocation.lot_id: allocation for allocation in allocations}
+        new, grown = [], []
+        for lot, take in picks:
+            lot.reserved += take
+            if lot.pk in by_lot:
+                by_lot[lot.pk].reserved += take
+                grown.append(by_lot[lot.pk])
+            else:
+                new.append(HoldLot(hold=fresh, lot=lot, reserved=take))
+        fresh.credits += credits
+        legs = {A.AVAILABLE: -credits, A.HELD: credits}
+        txn = post(book, kind=K.HOLD_EXTEND, legs=legs, key=key, hold=fresh, reference=fresh.reference)
+        book.writes.insert(new)
+        book.writes.update(grown, ("reserved",))
+        book.writes.update([lot for lot, _ in picks], ("reserved",))
+        book.writes.update([fresh], ("credits",))
+        return Outcome(fresh, transaction=txn, hold=fresh)
+
+    request = {"credits": credits}
+    return _on_hold(
+        hold, kind=K.HOLD_EXTEND, key=key, request=request, returns="hold", body=body, needs_lots=True
+    )
+
+
+def ledger_capture(*, hold: Hold, credits: int, key: str, reference: str) -> Transaction:
+    """Spend part or all of what a pending hold keeps (held → usage). Several captures may follow one
+    another while the hold is pending; together they never exceed it (`HoldExceeded`)."""
+    credits = require_credits(credits)
+
+    def body(book: Book, fresh: Hold, allocations: list[HoldLot]) -> Outcome:
+        _require_pending(fresh, wanted=credits)
+        touched, left = [], credits
+        for allocation in sorted(_reserved(allocations), key=lambda a: a.lot.burn_key()):
+            take = min(allocation.reserved, left)
+            allocation.reserved -= take
+            allocation.captured += take
+            allocation.lot.reserved -= take
+            allocation.lot.remaining -= take
+            touched.append(allocation)
+            left -= take
+            if not left:
+                break
+        fresh.captured += credits
+        legs = {A.HELD: -credits, A.USAGE: credits}
+        txn = post(book, kind=K.CAPTURE, legs=legs, key=key, hold=fresh, reference=reference)
+        book.writes.update([fresh], ("captured",))
+        book.writes.update(touched, ("reserved", "captured"))
+        book.writes.update([a.lot for a in touched], ("reserved", "remaining"))
+        return Outcome(txn, transaction=txn, hold=fresh)
+
+    request = {"credits": credits, "reference": reference}
+    return _on_hold(hold, kind=K.CAPTURE, key=key, request=request, returns="transaction", body=body)
+
+
+def ledger_release(*, hold: Hold, credits: int, key: str, reference: str = "") -> Transaction:
+    """Give part of a pending hold back (held → available) while it stays open, e.g. a failed take."""
+    credits = require_credits(credits)
+
+    def body(book: Book, fresh: Hold, allocations: list[HoldLot]) -> Outcome:
+        _require_pending(fresh, wanted=credits)
+        fresh.released += credits
+        txn = _give_back(book, fresh, allocations, credits, kind=K.RELEASE, key=key, reference=reference)
+        book.writes.update([fresh], ("released",))
+        return Outcome(txn, transaction=txn, hold=fresh)
+
+    request = {"credits": credits, "reference": reference}
+    return _on_hold(hold, kind=K.RELEASE, key=key, request=request, returns="transaction", body=body)
+
+
+def ledger_close_hold(*, hold: Hold, key: str) -> Hold:
+    """Post the hold: what was captured stays spent, the rest is released, and the hold is done."""
+    return _resolve(hold=hold, key=key, status=Hold.Status.POSTED, kind=K.HOLD_CLOSE)
+
+
+def ledger_void_hold(*, hold: Hold, key: str) -> Hold:
+    """Cancel the hold: everything not captured is released, and the hold is done."""
+    return _resolve(hold=hold, key=key, status=Hold.Status.VOIDED, kind=K.HOLD_VOID)
+
+
+def ledger_refund(
+    *, hold: Hold, credits: int, key: str, reference: str, corrects: Transaction | None = None
+) -> Transaction:
+    """Give back captured credits (usage → available), never more than captured on the hold minus
+    what was refunded already (`RefundExceedsCaptured`). Allowed whatever the hold's status."""
+    credits = require_credits(credits)
+
+    def body(book: Book, fresh: Hold, allocations: list[HoldLot]) -> Outcome:
+        if credits > fresh.refundable:
+            raise RefundExceedsCaptured(hold_id=fresh.pk, refundable=fresh.refundable, requested=credits)
+        to_available = to_breakage = 0
+        touched, lots, left = [], [], credits
+        refundable = [a for a in allocations if a.captured > a.refunded]
+        for allocation in sorted(refundable, key=lambda a: a.lot.burn_key(), reverse=True):
+            take = min(allocation.captured - allocation.refunded, left)
+            allocation.refunded += take
+            touched.append(allocation)
+            if allocation.lot.status == Lot.Status.ACTIVE:
+                allocation.lot.remaining += take
+                lots.append(allocation.lot)
+                to_available += take
+            else:
+                to_breakage += take  # the lot expired meanwhile: its credits cannot come back
+            left -= take
+            if not left:
+                break
+        fresh.refunded += credits
+        legs = {A.USAGE: -credits, A.AVAILABLE: to_available, A.BREAKAGE: to_breakage}
+        txn = post(
+            book, kind=K.REFUND, legs=legs, key=key, hold=fresh, reference=reference, corrects=corrects
+        )
+        book.writes.update([fresh], ("refunded",))
+        book.writes.update(touched, ("refunded",))
+        book.writes.update(lots, ("remaining",))
+        return Outcome(txn, transaction=txn, hold=fresh)
+
+    request = {"credits": credits, "reference": reference, "corrects": corrects.pk if corrects else None}
+    return _on_hold(hold, kind=K.REFUND, key=key, request=request, returns="transaction", body=body)
+
+
+def ledger_expire_holds(*, now: datetime | None = None) -> int:
+    """Time out every pending hold past its `expires_at`: the uncaptured rest is released. Returns how
+    many timed out; a hold resolved meanwhile by someone else is left as it is."""
+    now = now or timezone.now()
+    due = Hold.objects.filter(status=Hold.Status.PENDING, expires_at__lte=now).order_by("team_id", "id")
+    expired = 0
+    for hold in due.only("id", "team_id"):
+        try:
+            _resolve(hold=hold, key=f"expire:hold:{hold.pk}", status=Hold.Status.EXPIRED, kind=K.HOLD_EXPIRE)
+        except HoldAlreadyResolved:
+            continue
+        expired += 1
+    return expired
+
+
+def _resolve(*, hold: Hold, key: str, status: str, kind: str) -> Hold:
+    def body(book: Book, fresh: Hold, allocations: list[HoldLot]) -> Outcome:
+        _require_pending(fresh)
+        remainder = fresh.open_credits
+        txn = None
+        if remainder:
+            fresh.released += remainder
+            txn = _give_back(
+                book, fresh, allocations, remainder, kind=kind, key=key, reference=fresh.reference
+            )
+        fresh.status = status
+        fresh.resolved_at = book.now
+        book.writes.update([fresh], ("released", "status", "resolved_at"))
+        return Outcome(fresh, transaction=txn, hold=fresh)
+
+    return _on_hold(hold, kind=kind, key=key, request={}, returns="hold", body=body)
+
+
+def _on_hold(
+    hold: Hold, *, kind: str, key: str, request: dict, returns: str, body, needs_lots: bool = False
+) -> object:
+    """Run an operation on an existing hold, read afresh under the team lock (the caller's copy may be
+    stale), and bring the caller's copy up to date afterwards."""
+    seen = {}
+
+    def reads(now):
+        wanted = hold_reads(hold.pk)
+        if needs_lots:
+            wanted["lots"] = spendable_lots_read(hold.team_id, now)
+        return wanted
+
+    def with_fresh_hold(book: Book) -> Outcome:
+        seen["hold"], allocations = load_hold(book)
+        return body(book, seen["hold"], allocations)
+
+    try:
+        result = run_operation(
+            kind=kind,
+            key=key,
+            team_id=hold.team_id,
+            request={"hold": hold.pk, **request},
+            returns=returns,
+            body=with_fresh_hold,
+            reads=reads,
+        )
+    except LedgerError:
+        _sync_caller(hold, seen)  # bodies refuse before writing: the fresh copy is what is committed
+        raise
+    _sync_caller(hold, seen)
+    return result
+
+
+def _sync_caller(hold: Hold, seen: dict) -> None:
+    if "hold" in seen:
+        refresh_caller_hold(hold, seen["hold"])
+    else:
+        hold.refresh_from_db(fields=_HOLD_STATE)  # a replay: the hold may have moved on since
+
+
+_HOLD_STATE = ["credits", "captured", "released", "refunded", "status", "resolved_at"]
+
+
+def _give_back(book, hold, allocations, credits, *, kind, key, reference) -> Transaction:
+    """Release `credits` of the hold's reservations, the credits that burn last first."""
+    to_available = to_breakage = 0
+    touched, left = [], credits
+    for allocation in sorted(_reserved(allocations), key=lambda a: a.lot.burn_key(), reverse=True):
+        take = min(allocation.reserved, left)
+        allocation.reserved -= take
+        allocation.released += take
+        lot = allocation.lot
+        lot.reserved -= take
+        if lot.status == Lot.Status.ACTIVE:
+            to_available += take
+        else:
+            lot.remaining -= take  # an expired lot's credits cannot come back: breakage
+            to_breakage += take
+        touched.append(allocation)
+        left -= take
+        if not left:
+            break
+    legs = {A.HELD: -credits, A.AVAILABLE: to_available, A.BREAKAGE: to_breakage}
+    txn = post(book, kind=kind, legs=legs, key=key, hold=hold, reference=reference)
+    book.writes.update(touched, ("reserved", "released"))
+    book.writes.update([a.lot for a in touched], ("reserved", "remaining"))
+    return txn
+
+
+def _require_pending(hold: Hold, *, wanted: int | None = None) -> None:
+    if not hold.is_pending:
+        raise HoldAlreadyResolved(hold_id=hold.pk, status=hold.status)
+    if wanted is not None and wanted > hold.open_credits:
+        raise HoldExceeded(hold_id=hold.pk, open_credits=hold.open_credits, requested=wanted)
+
+
+def _reserved(allocations: list[HoldLot]) -> list[HoldLot]:
+    return [allocation for allocation in allocations if allocation.reserved > 0]
