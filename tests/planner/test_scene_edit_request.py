@@ -1,0 +1,89 @@
+"""The scene-edit request (planner:scene-update) as htmx sends it: what it saves and answers, and its cost."""
+
+import pytest
+from django.urls import reverse
+
+from keter.accounts.roles import Role
+from planner.models import Project, Scene, VideoModel
+from planner.pricing import pricing_context
+from planner.selectors import project_totals
+from planner.services.projects import project_create
+from planner.services.scenes import scene_add, scene_delete, scene_update
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def make_project(member, scenes: int) -> Project:
+    producer = member(Role.PRODUCER)
+    project = project_create(by=producer, name="Spring campaign")
+    ctx = pricing_context(producer.team)
+    for _ in range(scenes):
+        scene_add(project=project, ctx=ctx, data={"model": "runway-gen4-turbo", "seconds": "5"})
+    return project
+
+
+def edit(client, scene: Scene, **data):
+    url = reverse("planner:scene-update", args=["northwind", scene.project_id, scene.id])
+    return client.post(url, data, **HTMX)
+
+
+@pytest.fixture
+def producer_client(client_as, catalog):
+    return client_as(Role.PRODUCER)
+
+
+def test_it_changes_the_model_to_one_posted_with_spaces_around_it(producer_client, member):
+    scene = make_project(member, 1).scenes.get()
+    response = edit(producer_client, scene, model=" kling-2-6 ")
+    assert response.status_code == 200
+    scene.refresh_from_db()
+    assert (scene.video_model.slug, scene.quality, scene.is_valid) == ("kling-2-6", "1080p", True)
+    assert b'id="scene-%d-quality" hx-swap-oob="true"' % scene.id in response.content
+
+
+def test_it_refuses_an_unknown_model_with_the_catalogs_message(producer_client, member):
+    scene = make_project(member, 1).scenes.get()
+    response = edit(producer_client, scene, model="nope")
+    assert response.status_code == 422
+    assert b"there is no model called &#x27;nope&#x27; in the catalog" in response.content
+    scene.refresh_from_db()
+    assert scene.video_model.slug == "runway-gen4-turbo"
+    assert scene.invalid_input["model"]["value"] == "nope"
+
+
+def test_it_marks_a_scene_on_a_retired_model_invalid(producer_client, member):
+    scene = make_project(member, 1).scenes.get()
+    VideoModel.objects.filter(slug="runway-gen3-alpha").update(is_active=False)
+    response = edit(producer_client, scene, model="runway-gen3-alpha")
+    assert response.status_code == 422
+    assert b"Runway Gen-3 Alpha is retired: choose another model" in response.content
+
+
+def test_the_totals_leave_out_deleted_scenes_and_count_invalid_ones(member, demo, catalog):
+    project = make_project(member, 4)
+    first, second, third, _ = project.scenes.all()
+    planned_each = first.planned_credits
+    scene_update(scene=second, data={"seconds": "7"}, ctx=pricing_context(demo))  # the engine refuses
+    scene_update(scene=third, data={"seconds": "abc"}, ctx=pricing_context(demo))  # does not even parse
+    scene_delete(scene=first)
+    totals = project_totals(project)
+    assert (totals.scenes, totals.invalid_scenes, totals.planned_credits) == (3, 2, planned_each)
+
+
+def test_the_totals_of_a_project_without_scenes_are_zero(member, catalog):
+    totals = project_totals(make_project(member, 0))
+    assert (totals.scenes, totals.invalid_scenes, totals.planned_credits, totals.total_credits) == (0,) * 4
+
+
+# Session, user, membership, scene with its project, its models, learned rates, BEGIN, update, COMMIT, totals.
+SCENE_EDIT_QUERIES = 10
+
+
+def test_it_runs_as_many_queries_for_300_scenes_as_for_3(producer_client, member, django_assert_num_queries):
+    small, large = make_project(member, 3).scenes.first(), make_project(member, 300).scenes.first()
+    edit(producer_client, small, seconds="10")  # the session settles on the first request
+    # session, user, membership, scene, prices, savepoint, update, release, totals
+    with django_assert_num_queries(SCENE_EDIT_QUERIES):
+        edit(producer_client, small, seconds="5")
+    with django_assert_num_queries(SCENE_EDIT_QUERIES):
+        edit(producer_client, large, seconds="10")
