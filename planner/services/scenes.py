@@ -85,9 +85,12 @@ def _clean(data: Mapping[str, str], ctx: PricingContext) -> tuple[dict, dict[str
             errors["model"] = error.message
             del values["model"]
     # Kept with its message so a reload still shows what was typed and why it was refused. Without NUL
-    # characters: PostgreSQL's JSON cannot store them (the form refuses them anyway).
+    # characters (in the value, or echoed in a message): PostgreSQL's JSON cannot store them.
     refused = {
-        name: {"value": str(data.get(name, "")).replace("\x00", "")[:200], "message": errors[name]}
+        name: {
+            "value": str(data.get(name, "")).replace("\x00", "")[:200],
+            "message": errors[name].replace("\x00", ""),
+        }
         for name in errors
     }
     return values, errors, refused
