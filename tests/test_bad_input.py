@@ -36,7 +36,7 @@ EDGES = [
     "=1+2", "../../etc/passwd", "2026-02-30", "99999-12-31", "x" * 10_000, "\n" * 50, "javascript:alert(1)",
 ]  # fmt: skip
 # Tried on every field of every endpoint, whatever Hypothesis draws.
-WORST = ["a\x00b", SCRIPT, "-" + "9" * 40]
+WORST = ["a\x00b", SCRIPT, "-" + "9" * 40, "é" * 300]
 junk = st.one_of(
     st.sampled_from(PAYLOADS + EDGES),
     st.integers(min_value=-(10**20), max_value=10**20).map(str),
@@ -279,6 +279,56 @@ def test_no_form_endpoint_answers_bad_input_with_a_500_a_silent_refusal_or_a_wri
 def test_no_page_filter_answers_bad_input_with_a_500_or_an_unescaped_payload(world):
     problems = [p for route in _fuzzed_routes("GET") for p in _fuzz(route, world, "GET")]
     assert not problems, "\n".join(problems)
+
+
+# The sign-in and password forms (outside the teams): route name -> fields, and who posts them.
+SITE_FORMS = {
+    "login": (["username", "password"], None),
+    "password_reset": (["email"], None),
+    "password_change": (["old_password", "new_password1", "new_password2"], Role.VIEWER),
+    "logout": ([], Role.VIEWER),
+}
+
+
+def _fuzz_site_form(name: str, fields: list[str], role, world) -> list[str]:
+    url = reverse(name)
+
+    def client() -> Client:
+        fresh = Client(
+            raise_request_exception=False
+        )  # a fresh one each time: signing out must not carry over
+        if role is not None:
+            fresh.force_login(world.members[role].user)
+        return fresh
+
+    worst = [dict.fromkeys(fields or ["unexpected"], value) for value in WORST]
+    problems = [p for data in worst if (p := _attempt(client(), "POST", url, name, data, False))]
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not EXPLORE)
+    @given(data=_strategy(fields))
+    def run(data):
+        problem = _attempt(client(), "POST", url, name, data, False)
+        assert problem is None, problem
+
+    try:
+        run()
+    except AssertionError as failure:
+        problems.append(str(failure).splitlines()[0])
+    return problems
+
+
+def test_the_sign_in_and_password_forms_answer_bad_input_without_a_500(world):
+    problems = [
+        p for name, (fields, role) in SITE_FORMS.items() for p in _fuzz_site_form(name, fields, role, world)
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_a_very_long_email_at_sign_in_is_a_wrong_login_not_a_500(client, demo):
+    # Was a 500: django-axes could not store the attempt's username (255 characters at most).
+    response = client.post(reverse("login"), {"username": "x" * 5000 + "@demo.keter", "password": "nope"})
+    assert response.status_code == 200
+    assert "Please enter a correct" in response.content.decode()
 
 
 # --- what people typed, shown back: escaped in every page ----------------------------------------------
