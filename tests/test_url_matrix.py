@@ -166,10 +166,13 @@ def _client(user: User | None = None) -> Client:
     return client
 
 
-def _request(client: Client, method: str, url: str):
+def _request(client: Client, method: str, url: str, headers: dict | None = None):
     """Request in a savepoint rolled back afterwards: each request sees the same world."""
     with transaction.atomic():
-        response = client.post(url, {}) if method == "POST" else client.generic(method, url)
+        if method == "POST":
+            response = client.post(url, {}, headers=headers)
+        else:
+            response = client.generic(method, url, headers=headers)
         transaction.set_rollback(True)
     return response
 
@@ -221,6 +224,9 @@ def test_every_team_url_answers_each_role_as_the_permission_matrix_says(worlds, 
                 response = _request(client, method, url)
                 if can(role, action):
                     expect(f"{where} as {role} is allowed", response, response.status_code not in {403, 404})
+                    # The same request from htmx answers a partial (or a redirect), never an error page.
+                    response = _request(client, method, url, {"HX-Request": "true"})
+                    expect(f"{where} as {role} from htmx", response, response.status_code not in {403, 404})
                 else:
                     expect(f"{where} as {role} should be 403", response, response.status_code == 403)
             response = _request(stranger, method, url)
