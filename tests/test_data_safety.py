@@ -173,6 +173,14 @@ def test_the_admin_refuses_to_delete_a_team_with_history_and_says_why(world, sta
     assert Team.objects.filter(pk=world.team.pk).exists() and _ledger_rows() == before
 
 
+def test_the_admin_refuses_to_delete_a_person_with_history_and_says_what_to_do(world, member, staff_client):
+    user = member(Role.PRODUCER).user
+    page = staff_client.get(reverse("admin:accounts_user_delete", args=[user.pk])).content.decode()
+    assert "Cannot delete user" in page and "untick “Active”" in page
+    staff_client.post(reverse("admin:accounts_user_delete", args=[user.pk]), {"post": "yes"})
+    assert User.objects.filter(pk=user.pk).exists()
+
+
 def test_the_admin_archives_a_team_instead(world, staff_client):
     response = staff_client.post(
         reverse("admin:accounts_team_changelist"),

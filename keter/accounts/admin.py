@@ -16,6 +16,16 @@ class UserAdmin(BaseUserAdmin):
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
 
+    def render_delete_form(self, request, context):
+        if context.get("protected"):
+            self.message_user(
+                request,
+                "This person's name is on credit history, which is never deleted: untick “Active” to stop "
+                "them signing in, and remove them from their teams.",
+                messages.WARNING,
+            )
+        return super().render_delete_form(request, context)
+
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
