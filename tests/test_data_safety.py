@@ -49,10 +49,10 @@ def _unsafe_links(registry) -> list[str]:
                 f"{'remove' if on_delete is models.CASCADE else 'change'} {model._meta.label} rows; make it "
                 "models.PROTECT (archive instead of deleting), with a migration"
             )
-        if _is_money(target) and not _is_money(model) and on_delete is models.CASCADE:
+        if target._meta.app_label in MONEY_APPS and on_delete not in SAFE:
             problems.append(
-                f"{name} is CASCADE: deleting money ({target._meta.label}) would be allowed and take "
-                f"{model._meta.label} with it; make it models.PROTECT"
+                f"{name} points into the ledger with {on_delete.__name__}: make it models.PROTECT, so the "
+                f"ledger row ({target._meta.label}) can never be deleted from under {model._meta.label}"
             )
     return problems
 

@@ -116,6 +116,8 @@ def _check(route: Route) -> str | None:
                 f"'{route.name}': ('public' | 'signed-in' | 'api', methods) to SITE_URLS in {__file__}"
             )
         return None
+    if "<unnamed" in route.name:
+        return f"{route.pattern} has no name: give its path() a name= (the walker reverses it by name)"
     action = route.action
     if action is None:
         return (
