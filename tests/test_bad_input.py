@@ -67,6 +67,10 @@ HINTS = {
     "next": _or_junk("/t/northwind/queue/", "//evil.example/", "https://evil.example/"),
     "takes": _or_junk("1", "2", "100000"),
     "name": _or_junk("Spring launch"),
+    "motion": _or_junk("", "normal", "fast"),
+    "upscale": _or_junk("", "none", "4k"),
+    "success_rate": _or_junk("0.5", "1", "0"),
+    "confidence": _or_junk("0.9", "0.99", "1"),
 }
 
 PROJECT_FIELDS = ["name", "goal", "usage", "responsible", "due_date", "contingency_percent", "links", "notes"]
@@ -281,16 +285,37 @@ def test_no_page_filter_answers_bad_input_with_a_500_or_an_unescaped_payload(wor
     assert not problems, "\n".join(problems)
 
 
-# The sign-in and password forms (outside the teams): route name -> fields, and who posts them.
+# The forms outside the teams, and the estimate API: route name -> (fields, who sends them, method).
 SITE_FORMS = {
-    "login": (["username", "password"], None),
-    "password_reset": (["email"], None),
-    "password_change": (["old_password", "new_password1", "new_password2"], Role.VIEWER),
-    "logout": ([], Role.VIEWER),
+    "login": (["username", "password"], None, "POST"),
+    "password_reset": (["email"], None, "POST"),
+    "password_change": (["old_password", "new_password1", "new_password2"], Role.VIEWER, "POST"),
+    "logout": ([], Role.VIEWER, "POST"),
+    "api-estimate": (
+        [
+            "model",
+            "seconds",
+            "quality",
+            "audio",
+            "motion",
+            "hdr",
+            "upscale",
+            "sound_effects",
+            "off_peak",
+            "image_refs",
+            "video_refs",
+            "variants",
+            "success_rate",
+            "confidence",
+        ],
+        Role.VIEWER,
+        "GET",
+    ),  # fmt: skip
 }
 
 
-def _fuzz_site_form(name: str, fields: list[str], role, world) -> list[str]:
+def _fuzz_site_form(name: str, world) -> list[str]:
+    fields, role, method = SITE_FORMS[name]
     url = reverse(name)
 
     def client() -> Client:
@@ -302,12 +327,12 @@ def _fuzz_site_form(name: str, fields: list[str], role, world) -> list[str]:
         return fresh
 
     worst = [dict.fromkeys(fields or ["unexpected"], value) for value in WORST]
-    problems = [p for data in worst if (p := _attempt(client(), "POST", url, name, data, False))]
+    problems = [p for data in worst if (p := _attempt(client(), method, url, name, data, False))]
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not EXPLORE)
     @given(data=_strategy(fields))
     def run(data):
-        problem = _attempt(client(), "POST", url, name, data, False)
+        problem = _attempt(client(), method, url, name, data, False)
         assert problem is None, problem
 
     try:
@@ -317,10 +342,8 @@ def _fuzz_site_form(name: str, fields: list[str], role, world) -> list[str]:
     return problems
 
 
-def test_the_sign_in_and_password_forms_answer_bad_input_without_a_500(world):
-    problems = [
-        p for name, (fields, role) in SITE_FORMS.items() for p in _fuzz_site_form(name, fields, role, world)
-    ]
+def test_the_sign_in_and_password_forms_and_the_estimate_api_answer_bad_input_without_a_500(world):
+    problems = [problem for name in SITE_FORMS for problem in _fuzz_site_form(name, world)]
     assert not problems, "\n".join(problems)
 
 
