@@ -237,11 +237,10 @@ def _attempt(client: Client, method: str, url: str, route_name: str, data: dict,
         error = response.exc_info[1] if getattr(response, "exc_info", None) else body[:200]
         return f"{where}: {response.status_code} {error!r}"
     refused = response.status_code >= 400 or _error_messages(response)
-    if refused and method == "POST":
-        if before != after:
-            return f"{where}: refused ({response.status_code}) yet wrote {_changes(before, after)}"
-        if not (_error_messages(response) or body.strip()):
-            return f"{where}: refused ({response.status_code}) without saying why"
+    if refused and before != after:
+        return f"{where}: refused ({response.status_code}) yet wrote {_changes(before, after)}"
+    if refused and not (_error_messages(response) or body.strip()):
+        return f"{where}: refused ({response.status_code}) without saying why"
     if response.get("Content-Type", "").startswith("text/html"):
         for payload in PAYLOADS:
             if payload in posted and payload in body:
