@@ -97,6 +97,7 @@ class SceneForm(forms.Form):
                     choices=[("0", "off"), ("1", "on"), ("on", "on"), ("false", "off"), ("true", "on")],
                     coerce=lambda v: v in {"1", "on", "true"},
                     required=False,
+                    empty_value=False,  # an empty value is "off", never "" (which the model cannot save)
                 )
 
 

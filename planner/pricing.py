@@ -62,7 +62,8 @@ def scene_pricing_context(team: Team, *, scene: Scene, data: Mapping[str, str]) 
     day = timezone.localdate()
     models = Q(video_model_id=scene.video_model_id)
     # Stripped as the scene form strips it, so the model the form asks for is the one loaded.
-    if posted := str(data.get("model", "")).strip():
+    # A NUL names no model (and PostgreSQL refuses it in a query): the form says so.
+    if (posted := str(data.get("model", "")).strip()) and "\x00" not in posted:
         models |= Q(video_model__slug=posted)
     prices = (
         PriceVersion.objects.filter(models, effective_from__lte=day)

@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from keter.accounts.models import Membership, Plan, Team, User
@@ -15,6 +15,16 @@ class UserAdmin(BaseUserAdmin):
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
+
+    def render_delete_form(self, request, context):
+        if context.get("protected"):
+            self.message_user(
+                request,
+                "This person's name is on credit history, which is never deleted: untick “Active” to stop "
+                "them signing in, and remove them from their teams.",
+                messages.WARNING,
+            )
+        return super().render_delete_form(request, context)
 
 
 @admin.register(Plan)
@@ -43,6 +53,24 @@ class TeamAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+    actions = ["archive"]
+
+    @admin.action(description="Archive the selected teams (keeps their credit history)")
+    def archive(self, request, queryset):
+        # A team with credit history cannot be deleted (its ledger rows are protected): archiving stops its
+        # plan grants and keeps every record.
+        count = queryset.update(is_archived=True)
+        self.message_user(request, f"Archived {count} team{'s' if count != 1 else ''}.", messages.SUCCESS)
+
+    def render_delete_form(self, request, context):
+        if context.get("protected"):
+            self.message_user(
+                request,
+                "This team has credit history, which is never deleted: archive it instead "
+                "(Teams → select it → “Archive the selected teams”).",
+                messages.WARNING,
+            )
+        return super().render_delete_form(request, context)
 
 
 @admin.register(Membership)

@@ -100,7 +100,8 @@ class BudgetVersion(models.Model):
 class BudgetLine(models.Model):
     """One scene as it stood in a budget version, so later versions can be compared scene by scene."""
 
-    version = models.ForeignKey(BudgetVersion, on_delete=models.CASCADE, related_name="lines")
+    # PROTECT: a version and its lines are approval history, removed by no deletion elsewhere.
+    version = models.ForeignKey(BudgetVersion, on_delete=models.PROTECT, related_name="lines")
     scene = models.ForeignKey(Scene, null=True, on_delete=models.SET_NULL, related_name="+")
     position = models.PositiveIntegerField()
     title = models.CharField(max_length=120, blank=True)

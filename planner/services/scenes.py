@@ -84,8 +84,15 @@ def _clean(data: Mapping[str, str], ctx: PricingContext) -> tuple[dict, dict[str
         except DomainError as error:
             errors["model"] = error.message
             del values["model"]
-    # Kept with its message so a reload still shows what was typed and why it was refused.
-    refused = {name: {"value": str(data.get(name, ""))[:200], "message": errors[name]} for name in errors}
+    # Kept with its message so a reload still shows what was typed and why it was refused. Without NUL
+    # characters (in the value, or echoed in a message): PostgreSQL's JSON cannot store them.
+    refused = {
+        name: {
+            "value": str(data.get(name, "")).replace("\x00", "")[:200],
+            "message": errors[name].replace("\x00", ""),
+        }
+        for name in errors
+    }
     return values, errors, refused
 
 
