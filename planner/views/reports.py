@@ -2,6 +2,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
@@ -90,7 +91,8 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
 @team_view("reports.export")
 def usage_xlsx(request: HttpRequest) -> HttpResponse:
     columns, rows, name = _usage_table(request)
-    return xlsx_response(columns, rows, f"{name}.xlsx")
+    csv_url = reverse("planner:usage-csv", args=[request.team.slug]) + f"?{request.GET.urlencode()}"
+    return xlsx_response(columns, rows, f"{name}.xlsx", csv_url=request.build_absolute_uri(csv_url))
 
 
 @require_GET

@@ -33,7 +33,7 @@ def test_a_generated_year_passes_every_ledger_check_with_every_kind_of_transacti
     result = generate_history(entries=4_000, team_slugs=["history-a", "history-b"], seed=7, end=END)
     report = ledger_check()
     assert report.ok, report.violations[:10]
-    assert 4_000 <= Entry.objects.count() == result.entries < 4_003
+    assert 4_000 <= Entry.objects.count() == result.entries < 4_010  # a take launch is a few postings
     assert Transaction.objects.count() == result.transactions
     assert set(Transaction.objects.values_list("kind", flat=True)) == set(Transaction.Kind.values)
     assert Lot.objects.filter(status=Lot.Status.EXPIRED).exists()
