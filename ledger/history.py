@@ -58,6 +58,7 @@ MODERATED = 0.03  # share of takes blocked by moderation: charged, and now and t
 OPEN_PROJECTS = 3
 SCENES_PER_PROJECT = (2, 6)
 TAKES_PER_PROJECT = (8, 120)
+TAKES_A_DAY_AT_SCALE_1 = 80  # past this pace, projects grow with the team's volume
 ENTRIES_PER_TAKE = 6.6  # first guess until the team's own ratio is known
 ADJUSTMENT_REASONS = [
     "Goodwill credits after the render outage",
@@ -292,6 +293,7 @@ class _Book:
     # Exactly the team's active lots with credits left: what holds and negative adjustments draw from.
     lots: dict[int, Lot] = field(default_factory=dict)
     projects: list[_Project] = field(default_factory=list)
+    project_scale: float = 1.0
     numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def key(self, what: str) -> str:
@@ -335,12 +337,15 @@ class _Simulation:
             [Account(team=team, kind=kind) for kind in Account.TEAM_KINDS], ignore_conflicts=True
         )
         ids = dict(Account.objects.filter(team=team).values_list("kind", "id"))
+        days = max((self.end - self.start).total_seconds() / 86_400, 1)
+        takes_a_day = target / ENTRIES_PER_TAKE / days
         return _Book(
             team=team,
             available_id=ids[A.AVAILABLE],
             held_id=ids[A.HELD],
             target=target,
             finance_id=_finance_member(team).pk,
+            project_scale=max(1.0, takes_a_day / TAKES_A_DAY_AT_SCALE_1),
         )
 
     def at(self, when: datetime, action: Callable, *args) -> None:
@@ -363,6 +368,7 @@ class _Simulation:
             Account.objects.filter(pk=book.available_id).update(balance=book.available)
             Account.objects.filter(pk=book.held_id).update(balance=book.held)
         self.rows.reset_sequences()
+        self.rows.analyze()
         self.result.lots, self.result.holds = len(self.all_lots), len(self.all_holds)
 
     def plan_grant(self, when: datetime, book: _Book) -> None:
@@ -504,7 +510,8 @@ class _Simulation:
         book.projects = open_projects
         if not new and open_projects and (len(open_projects) >= OPEN_PROJECTS or self.random.random() < 0.9):
             return self.random.choice(open_projects)
-        takes = self.random.randint(*TAKES_PER_PROJECT)
+        # A busier team runs bigger productions, not just more of them.
+        takes = round(self.random.randint(*TAKES_PER_PROJECT) * book.project_scale)
         scenes = self.random.randint(*SCENES_PER_PROJECT)
         kinds = self.random.choices(range(len(self.kinds)), self.kind_weights, k=scenes)
         # Sized on what the takes are expected to cost (failed takes give their credits back), give or take
@@ -953,6 +960,12 @@ class _Rows:
         if field is not None and field.get_internal_type() == "DateTimeField":
             return lambda value: connection.ops.adapt_datetimefield_value(value)
         return None
+
+    def analyze(self) -> None:
+        """Fresh statistics for the tables just filled, so queries on them are planned for their size."""
+        if self.is_postgres:
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {', '.join(model._meta.db_table for model in self.COLUMNS)}")
 
     def reset_sequences(self) -> None:
         statements = connection.ops.sequence_reset_sql(no_style(), list(self.COLUMNS))

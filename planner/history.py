@@ -176,10 +176,12 @@ def write_the_planner_part(sender, result: HistoryResult, options: dict, **kwarg
     _write_projects(result, rng, owner, crews)
     scene_ids = _write_scenes(result, kinds, teams, variants, kept, taken)
     _write_jobs(result, rng, kinds, teams, owner, scene_ids, verdicts)
-    statements = connection.ops.sequence_reset_sql(no_style(), [Project, BudgetVersion, Scene, Job])
+    models = [Project, BudgetVersion, Scene, Job]
     with connection.cursor() as cursor:
-        for sql in statements:
+        for sql in connection.ops.sequence_reset_sql(no_style(), models):
             cursor.execute(sql)
+        if connection.vendor == "postgresql":  # statistics for the rows just loaded, for the reports' plans
+            cursor.execute(f"ANALYZE {', '.join(model._meta.db_table for model in models)}")
 
 
 def _write_projects(result: HistoryResult, rng: random.Random, owner: dict, crews: dict) -> None:

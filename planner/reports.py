@@ -2,7 +2,7 @@
 
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.db.models import Count, F, IntegerField, Q, QuerySet, Sum
 from django.db.models.fields.json import KT
@@ -14,12 +14,7 @@ from planner.models import Job, Project, Scene
 from planner.selectors import approved_budget
 
 SETTLED = [Job.State.SUCCEEDED, Job.State.FAILED, Job.State.MODERATED]
-DIMENSIONS = {
-    "month": ("Month", TruncMonth("finished_at")),
-    "project": ("Project", F("project__name")),
-    "model": ("Model", F("video_model__name")),
-    "member": ("Member", F("launched_by__email")),
-}
+DIMENSIONS = {"month": "Month", "project": "Project", "model": "Model", "member": "Member"}
 USAGE_COLUMNS = [
     "takes",
     "seconds generated",
@@ -44,8 +39,6 @@ class ReportFilters:
 
 def report_jobs(team: Team, filters: ReportFilters) -> QuerySet:
     """The team's finished jobs in the period (by the day they finished), with the filters applied."""
-    from datetime import timedelta
-
     jobs = Job.objects.filter(
         team=team,
         state__in=[*SETTLED, Job.State.CANCELLED],
@@ -106,21 +99,80 @@ def _usage_aggregates() -> dict:
     }
 
 
-def usage_by(team: Team, filters: ReportFilters, dimension: str) -> list[UsageRow]:
-    """Usage grouped by month, project, model or member: one query."""
-    _, key = DIMENSIONS[dimension]
-    rows = (
+FIGURES = ("takes", "seconds", "captured", "reserved", "wasted", "keepers", "keeper_seconds")
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Every usage table of the page, their total and the chart, from one snapshot: they always agree."""
+
+    by: dict[str, list[UsageRow]]  # dimension -> its rows, in label order
+    total: UsageRow
+    months: list[str]  # the chart's categories
+    series: list[tuple[str, list[int]]]  # (model, credits captured each month)
+
+
+def usage_report(team: Team, filters: ReportFilters) -> UsageReport:
+    """Usage by month, project, model and member, the total and the chart: one grouped query.
+
+    The jobs are summed in SQL at the finest grain the page shows (month × project × model × member: a few
+    thousand groups for a year of a large team) and those sums are added up here for each table, rather
+    than scanning the jobs once per table.
+    """
+    grains = (
         report_jobs(team, filters)
-        .annotate(group=key)
-        .values("group")
+        .annotate(
+            month=TruncMonth("finished_at"),
+            project_name=F("project__name"),
+            model_name=F("video_model__name"),
+            member=F("launched_by__email"),
+        )
+        .values(
+            "month", "project_id", "project_name", "video_model_id", "model_name", "launched_by_id", "member"
+        )
         .annotate(**_usage_aggregates())
-        .order_by("group")
+        .order_by()
     )
-    return [_row(r["group"], r) for r in rows]
+    keys = {
+        "month": lambda g: (g["month"], g["month"]),
+        "project": lambda g: ((g["project_name"], g["project_id"]), g["project_name"]),
+        "model": lambda g: ((g["model_name"], g["video_model_id"]), g["model_name"]),
+        "member": lambda g: ((g["member"], g["launched_by_id"]), g["member"]),
+    }
+    sums: dict[str, dict] = {dimension: {} for dimension in keys}
+    labels: dict[tuple, object] = {}
+    total = dict.fromkeys(FIGURES, 0)
+    chart: dict[tuple[str, str], int] = {}
+    for grain in grains:
+        for dimension, key_of in keys.items():
+            key, label = key_of(grain)
+            labels[(dimension, key)] = label
+            figures = sums[dimension].setdefault(key, dict.fromkeys(FIGURES, 0))
+            for name in FIGURES:
+                figures[name] += grain[name]
+        for name in FIGURES:
+            total[name] += grain[name]
+        cell = (grain["month"].strftime("%Y-%m"), grain["model_name"])
+        chart[cell] = chart.get(cell, 0) + grain["captured"]
+    by = {
+        dimension: [_row(labels[(dimension, key)], groups[key]) for key in sorted(groups)]
+        for dimension, groups in sums.items()
+    }
+    months = sorted({month for month, _ in chart})
+    series = [
+        (model, [chart.get((month, model), 0) for month in months])
+        for model in sorted({model for _, model in chart})
+    ]
+    return UsageReport(by=by, total=_row("Total", total), months=months, series=series)
+
+
+def usage_by(team: Team, filters: ReportFilters, dimension: str) -> list[UsageRow]:
+    """Usage grouped by month, project, model or member."""
+    return usage_report(team, filters).by[dimension]
 
 
 def usage_total(team: Team, filters: ReportFilters) -> UsageRow:
-    return _row("Total", report_jobs(team, filters).aggregate(**_usage_aggregates()))
+    return usage_report(team, filters).total
 
 
 def _row(group, r: dict) -> UsageRow:
@@ -141,22 +193,8 @@ def usage_by_month_and_model(
     team: Team, filters: ReportFilters
 ) -> tuple[list[str], list[tuple[str, list[int]]]]:
     """Credits captured per month, stacked by model: the chart's categories and series."""
-    captured = Coalesce(F("hold__captured"), 0) - Coalesce(F("hold__refunded"), 0)
-    rows = (
-        report_jobs(team, filters)
-        .annotate(month=TruncMonth("finished_at"))
-        .values("month", "video_model__name")
-        .annotate(credits=Coalesce(Sum(captured), 0))
-        .order_by("month", "video_model__name")
-    )
-    months = sorted({r["month"].strftime("%Y-%m") for r in rows if r["month"]})
-    by_model: dict[str, list[int]] = {}
-    for r in rows:
-        if r["month"] is None:
-            continue
-        values = by_model.setdefault(r["video_model__name"], [0] * len(months))
-        values[months.index(r["month"].strftime("%Y-%m"))] += r["credits"]
-    return months, sorted(by_model.items())
+    report = usage_report(team, filters)
+    return report.months, report.series
 
 
 @dataclass(frozen=True)
@@ -193,15 +231,24 @@ COST_COLUMNS = [
 ]  # fmt: skip
 
 
-def cost_report(team: Team, *, project_id: int | None = None) -> list[CostRow]:
+def cost_report(
+    team: Team, *, project_id: int | None = None, filters: ReportFilters | None = None
+) -> list[CostRow]:
     """Every approved project's budget against actual, committed and the expected cost of what is left.
 
-    Estimate to complete: per scene, the expected credits of the keepers still missing, net of the takes
-    already queued or running: ceil(max(0, missing / p − active) × credits per take).
+    With `filters`, the projects of their period: those still open, and those with takes finished in the
+    period (a project's figures are always to date). Estimate to complete: per scene, the expected credits
+    of the keepers still missing, net of the takes already queued or running:
+    ceil(max(0, missing / p − active) × credits per take).
     """
-    projects = team.projects.exclude(original_budget=None).order_by("name")
+    projects = team.projects.exclude(original_budget=None).order_by("name", "id")
     if project_id:
         projects = projects.filter(id=project_id)
+    if filters is not None:
+        period = ReportFilters(date_from=filters.date_from, date_to=filters.date_to)
+        worked_on = report_jobs(team, period).order_by().values("project_id")
+        closed = [Project.Status.DELIVERED, Project.Status.ARCHIVED]
+        projects = projects.filter(~Q(status__in=closed) | Q(id__in=worked_on))
     projects = list(projects)
     money = {
         r["project_id"]: r

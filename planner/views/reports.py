@@ -18,9 +18,7 @@ from planner.reports import (
     DIMENSIONS,
     USAGE_COLUMNS,
     cost_report,
-    usage_by,
-    usage_by_month_and_model,
-    usage_total,
+    usage_report,
 )
 
 
@@ -43,20 +41,21 @@ def _filters_form(request: HttpRequest) -> ReportFiltersForm:
 def reports_page(request: HttpRequest) -> HttpResponse:
     form = _filters_form(request)
     filters = form.filters()
-    months, series = usage_by_month_and_model(request.team, filters)
+    usage = usage_report(request.team, filters)
+    months, series = usage.months, usage.series
     query = request.GET.urlencode()
     context = {
         "form": form,
         "filters": filters,
         "usage_columns": USAGE_COLUMNS,
-        "usage": [(label, usage_by(request.team, filters, key)) for key, (label, _) in DIMENSIONS.items()],
-        "total": usage_total(request.team, filters),
+        "usage": [(label, usage.by[key]) for key, label in DIMENSIONS.items()],
+        "total": usage.total,
         "chart": stacked_bars(months, series, title="Credits captured per month, by model")
         if months
         else None,
         "chart_rows": chart_table(months, series),
         "chart_models": [name for name, _ in series],
-        "costs": cost_report(request.team, project_id=filters.project_id),
+        "costs": cost_report(request.team, project_id=filters.project_id, filters=filters),
         "cost_columns": COST_COLUMNS,
         "runway": runway(request.team),
         "query": query,
@@ -73,9 +72,10 @@ def _usage_table(request: HttpRequest):
     dimension = request.GET.get("by", "month")
     if dimension not in DIMENSIONS:
         dimension = "month"
-    label, _ = DIMENSIONS[dimension]
-    rows = [row.cells() for row in usage_by(request.team, filters, dimension)]
-    rows.append(usage_total(request.team, filters).cells())
+    label = DIMENSIONS[dimension]
+    usage = usage_report(request.team, filters)
+    rows = [row.cells() for row in usage.by[dimension]]
+    rows.append(usage.total.cells())
     name = f"{slugify(request.team.name)}-usage-by-{dimension}-{filters.date_from}-{filters.date_to}"
     return [label.lower(), *USAGE_COLUMNS], rows, name
 
@@ -99,5 +99,5 @@ def usage_xlsx(request: HttpRequest) -> HttpResponse:
 @team_view("reports.export")
 def costs_csv(request: HttpRequest) -> HttpResponse:
     filters = _filters_form(request).filters()
-    rows = [row.cells() for row in cost_report(request.team, project_id=filters.project_id)]
+    rows = [row.cells() for row in cost_report(request.team, project_id=filters.project_id, filters=filters)]
     return csv_response(COST_COLUMNS, rows, f"{slugify(request.team.name)}-cost-report.csv")
