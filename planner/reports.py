@@ -1,16 +1,19 @@
 """Usage and cost reports: aggregates in SQL over the jobs (each job's money is its ledger hold)."""
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.db import connection, transaction
 from django.db.models import Count, F, IntegerField, Q, QuerySet, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, TruncMonth
 
-from keter.accounts.models import Team
+from keter.accounts.models import Team, User
 from ledger.periods import start_of_day
-from planner.models import Job, Project, Scene
+from planner.models import Job, Project, Scene, VideoModel
 from planner.selectors import approved_budget
 
 SETTLED = [Job.State.SUCCEEDED, Job.State.FAILED, Job.State.MODERATED]
@@ -54,6 +57,20 @@ def report_jobs(team: Team, filters: ReportFilters) -> QuerySet:
     if filters.quality:
         jobs = jobs.filter(params__quality=filters.quality)
     return jobs
+
+
+@contextmanager
+def report_snapshot() -> Iterator[None]:
+    """Read a whole report in one transaction: its tables, chart and cost report see the same snapshot.
+
+    On PostgreSQL the transaction also gives its grouping and joins room in memory (a year of a large team's
+    jobs, joined to their holds, would otherwise be hashed or sorted on disk): `SET LOCAL` ends with it.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+        yield
 
 
 @dataclass(frozen=True)
@@ -113,49 +130,44 @@ class UsageReport:
 
 
 def usage_report(team: Team, filters: ReportFilters) -> UsageReport:
-    """Usage by month, project, model and member, the total and the chart: one grouped query.
+    """Usage by month, project, model and member, the total and the chart: one grouped query (and one
+    small one for the names of each).
 
     The jobs are summed in SQL at the finest grain the page shows (month × project × model × member: a few
     thousand groups for a year of a large team) and those sums are added up here for each table, rather
-    than scanning the jobs once per table.
+    than scanning the jobs once per table. The grain is grouped by ids only: names in the grouping key
+    make PostgreSQL sort every job row with them.
     """
-    grains = (
+    grains = list(
         report_jobs(team, filters)
-        .annotate(
-            month=TruncMonth("finished_at"),
-            project_name=F("project__name"),
-            model_name=F("video_model__name"),
-            member=F("launched_by__email"),
-        )
-        .values(
-            "month", "project_id", "project_name", "video_model_id", "model_name", "launched_by_id", "member"
-        )
+        .annotate(month=TruncMonth("finished_at"))
+        .values("month", "project_id", "video_model_id", "launched_by_id")
         .annotate(**_usage_aggregates())
         .order_by()
     )
-    keys = {
-        "month": lambda g: (g["month"], g["month"]),
-        "project": lambda g: ((g["project_name"], g["project_id"]), g["project_name"]),
-        "model": lambda g: ((g["model_name"], g["video_model_id"]), g["model_name"]),
-        "member": lambda g: ((g["member"], g["launched_by_id"]), g["member"]),
+    names = {
+        "project_id": _names(Project.objects, "name", {g["project_id"] for g in grains}),
+        "video_model_id": _names(VideoModel.objects, "name", {g["video_model_id"] for g in grains}),
+        "launched_by_id": _names(User.objects, "email", {g["launched_by_id"] for g in grains}),
     }
+    keys = {"month": "month", "project": "project_id", "model": "video_model_id", "member": "launched_by_id"}
     sums: dict[str, dict] = {dimension: {} for dimension in keys}
-    labels: dict[tuple, object] = {}
     total = dict.fromkeys(FIGURES, 0)
     chart: dict[tuple[str, str], int] = {}
     for grain in grains:
-        for dimension, key_of in keys.items():
-            key, label = key_of(grain)
-            labels[(dimension, key)] = label
+        for dimension, column in keys.items():
+            value = grain[column]
+            # Rows sort by label (then id, for two projects of the same name); months by date.
+            key = value if column == "month" else (names[column][value], value)
             figures = sums[dimension].setdefault(key, dict.fromkeys(FIGURES, 0))
             for name in FIGURES:
                 figures[name] += grain[name]
         for name in FIGURES:
             total[name] += grain[name]
-        cell = (grain["month"].strftime("%Y-%m"), grain["model_name"])
+        cell = (grain["month"].strftime("%Y-%m"), names["video_model_id"][grain["video_model_id"]])
         chart[cell] = chart.get(cell, 0) + grain["captured"]
     by = {
-        dimension: [_row(labels[(dimension, key)], groups[key]) for key in sorted(groups)]
+        dimension: [_row(key if isinstance(key, date) else key[0], groups[key]) for key in sorted(groups)]
         for dimension, groups in sums.items()
     }
     months = sorted({month for month, _ in chart})
@@ -164,6 +176,10 @@ def usage_report(team: Team, filters: ReportFilters) -> UsageReport:
         for model in sorted({model for _, model in chart})
     ]
     return UsageReport(by=by, total=_row("Total", total), months=months, series=series)
+
+
+def _names(objects, field: str, ids: set) -> dict:
+    return dict(objects.filter(id__in=ids).values_list("id", field)) if ids else {}
 
 
 def usage_by(team: Team, filters: ReportFilters, dimension: str) -> list[UsageRow]:
@@ -250,27 +266,31 @@ def cost_report(
         closed = [Project.Status.DELIVERED, Project.Status.ARCHIVED]
         projects = projects.filter(~Q(status__in=closed) | Q(id__in=worked_on))
     projects = list(projects)
-    money = {
-        r["project_id"]: r
-        for r in Job.objects.filter(project__in=projects)
-        .values("project_id")
-        .annotate(
-            actual=Coalesce(Sum(Coalesce(F("hold__captured"), 0) - Coalesce(F("hold__refunded"), 0)), 0),
-            committed=Coalesce(Sum("credits", filter=Q(state__in=Job.ACTIVE_STATES)), 0),
-        )
-    }
+    # One pass over the projects' scenes and their jobs: the money per scene (deleted scenes' takes cost
+    # what they cost), and what the live scenes still need.
     scenes = (
-        Scene.objects.filter(project__in=projects, deleted_at__isnull=True)
+        Scene.objects.filter(project__in=projects)
         .annotate(
             keepers=Count("jobs", filter=Q(jobs__verdict=Job.Verdict.KEEPER)),
             active=Count("jobs", filter=Q(jobs__state__in=Job.ACTIVE_STATES)),
+            actual=Coalesce(
+                Sum(Coalesce(F("jobs__hold__captured"), 0) - Coalesce(F("jobs__hold__refunded"), 0)), 0
+            ),
+            committed=Coalesce(Sum("jobs__credits", filter=Q(jobs__state__in=Job.ACTIVE_STATES)), 0),
         )
-        .values("project_id", "variants", "success_rate", "credits_per_take", "keepers", "active")
-    )
+        .values(
+            "project_id", "variants", "success_rate", "credits_per_take", "deleted_at", "keepers", "active",
+            "actual", "committed",
+        )
+    )  # fmt: skip
+    money: dict[int, dict] = {}
     to_complete: dict[int, int] = {}
     for s in scenes:
+        m = money.setdefault(s["project_id"], {"actual": 0, "committed": 0})
+        m["actual"] += s["actual"]
+        m["committed"] += s["committed"]
         missing = max(s["variants"] - s["keepers"], 0)
-        if not missing or not s["success_rate"]:
+        if s["deleted_at"] is not None or not missing or not s["success_rate"]:
             continue
         takes_left = max(missing / float(s["success_rate"]) - s["active"], 0)
         to_complete[s["project_id"]] = to_complete.get(s["project_id"], 0) + math.ceil(

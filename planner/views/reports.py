@@ -18,6 +18,7 @@ from planner.reports import (
     DIMENSIONS,
     USAGE_COLUMNS,
     cost_report,
+    report_snapshot,
     usage_report,
 )
 
@@ -41,7 +42,9 @@ def _filters_form(request: HttpRequest) -> ReportFiltersForm:
 def reports_page(request: HttpRequest) -> HttpResponse:
     form = _filters_form(request)
     filters = form.filters()
-    usage = usage_report(request.team, filters)
+    with report_snapshot():
+        usage = usage_report(request.team, filters)
+        costs = cost_report(request.team, project_id=filters.project_id, filters=filters)
     months, series = usage.months, usage.series
     query = request.GET.urlencode()
     context = {
@@ -55,7 +58,7 @@ def reports_page(request: HttpRequest) -> HttpResponse:
         else None,
         "chart_rows": chart_table(months, series),
         "chart_models": [name for name, _ in series],
-        "costs": cost_report(request.team, project_id=filters.project_id, filters=filters),
+        "costs": costs,
         "cost_columns": COST_COLUMNS,
         "runway": runway(request.team),
         "query": query,
