@@ -123,10 +123,17 @@ FIGURES = ("takes", "seconds", "captured", "reserved", "wasted", "keepers", "kee
 class UsageReport:
     """Every usage table of the page, their total and the chart, from one snapshot: they always agree."""
 
+    filters: ReportFilters
     by: dict[str, list[UsageRow]]  # dimension -> its rows, in label order
     total: UsageRow
     months: list[str]  # the chart's categories
     series: list[tuple[str, list[int]]]  # (model, credits captured each month)
+    project_ids: frozenset[int] = frozenset()  # the projects with takes in the report
+
+    @property
+    def covers_the_whole_period(self) -> bool:
+        """Whether the report counts every take of its period (no model, member or quality filter)."""
+        return not (self.filters.model_slug or self.filters.member_id or self.filters.quality)
 
 
 def usage_report(team: Team, filters: ReportFilters) -> UsageReport:
@@ -175,7 +182,14 @@ def usage_report(team: Team, filters: ReportFilters) -> UsageReport:
         (model, [chart.get((month, model), 0) for month in months])
         for model in sorted({model for _, model in chart})
     ]
-    return UsageReport(by=by, total=_row("Total", total), months=months, series=series)
+    return UsageReport(
+        filters=filters,
+        by=by,
+        total=_row("Total", total),
+        months=months,
+        series=series,
+        project_ids=frozenset(g["project_id"] for g in grains),
+    )
 
 
 def _names(objects, field: str, ids: set) -> dict:
@@ -248,13 +262,18 @@ COST_COLUMNS = [
 
 
 def cost_report(
-    team: Team, *, project_id: int | None = None, filters: ReportFilters | None = None
+    team: Team,
+    *,
+    project_id: int | None = None,
+    filters: ReportFilters | None = None,
+    usage: UsageReport | None = None,
 ) -> list[CostRow]:
     """Every approved project's budget against actual, committed and the expected cost of what is left.
 
     With `filters`, the projects of their period: those still open, and those with takes finished in the
-    period (a project's figures are always to date). Estimate to complete: per scene, the expected credits
-    of the keepers still missing, net of the takes already queued or running:
+    period (a project's figures are always to date); the page's `usage` of the same period, when it counts
+    every take, already knows those. Estimate to complete: per scene, the expected credits of the keepers
+    still missing, net of the takes already queued or running:
     ceil(max(0, missing / p − active) × credits per take).
     """
     projects = team.projects.exclude(original_budget=None).order_by("name", "id")
@@ -262,7 +281,10 @@ def cost_report(
         projects = projects.filter(id=project_id)
     if filters is not None:
         period = ReportFilters(date_from=filters.date_from, date_to=filters.date_to)
-        worked_on = report_jobs(team, period).order_by().values("project_id")
+        if usage is not None and usage.covers_the_whole_period and usage.filters == filters:
+            worked_on = usage.project_ids
+        else:
+            worked_on = report_jobs(team, period).order_by().values("project_id")
         closed = [Project.Status.DELIVERED, Project.Status.ARCHIVED]
         projects = projects.filter(~Q(status__in=closed) | Q(id__in=worked_on))
     projects = list(projects)

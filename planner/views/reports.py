@@ -44,7 +44,7 @@ def reports_page(request: HttpRequest) -> HttpResponse:
     filters = form.filters()
     with report_snapshot():
         usage = usage_report(request.team, filters)
-        costs = cost_report(request.team, project_id=filters.project_id, filters=filters)
+        costs = cost_report(request.team, project_id=filters.project_id, filters=filters, usage=usage)
     months, series = usage.months, usage.series
     query = request.GET.urlencode()
     context = {
