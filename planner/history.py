@@ -97,10 +97,14 @@ def take_kinds(plan: Plan) -> list[_Kind]:
 
 
 @receiver(history_starting, dispatch_uid="planner.history.number")
-def number_the_history(sender, teams: list[Team], options: dict, **kwargs) -> HistorySetup:
-    """The first free ids, kept free by a lock on the tables until the history's transaction ends."""
+def number_the_history(sender, teams: list[Team], options: dict, **kwargs) -> HistorySetup | None:
+    """The first free ids, kept free by a lock on the tables until the history's transaction ends; None
+    (the ledger's story alone) when the catalog prices no take the teams' plan allows."""
     if not VideoModel.objects.exists():
         load_catalog()
+    kinds = [kind.as_take_kind() for kind in take_kinds(teams[0].plan)]
+    if not kinds:
+        return None
     if connection.vendor == "postgresql":
         tables = ", ".join(m._meta.db_table for m in (Project, BudgetVersion, Scene, Job))
         with connection.cursor() as cursor:
@@ -109,7 +113,6 @@ def number_the_history(sender, teams: list[Team], options: dict, **kwargs) -> Hi
         what: (model.objects.aggregate(top=Max("id"))["top"] or 0) + 1
         for what, model in (("project", Project), ("approval", BudgetVersion), ("job", Job))
     }
-    kinds = [kind.as_take_kind() for kind in take_kinds(teams[0].plan)]
     return HistorySetup(first_numbers=first, take_kinds=kinds)
 
 
