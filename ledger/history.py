@@ -2,9 +2,9 @@
 
 `generate_history` simulates, in Python, what the services would have posted for a team over a year:
 plan grants each billing period (expiring at the next one), top-ups when the balance runs short, project
-budgets held at approval, takes captured or released against them (partial captures), change orders that
-extend a hold, holds closed, voided or timed out, refunds of moderated takes, expired plan lots going to
-breakage, and a few adjustments by the finance member. Takes move credits as the generation queue does: each
+budgets held at approval, change orders that extend them, budgets closed at delivery, voided at
+cancellation or timed out, refunds of moderated takes, expired plan lots going to breakage, and a few
+adjustments by the finance member. Takes move credits as the generation queue does: each
 leaves its project's budget hold (`reserve:job:<n>`) for a hold of its own (`hold:job:<n>`), which a few
 minutes later is captured and closed, or voided with the credits returned to the budget (`return:job:<n>`).
 It follows the services' rules exactly (the lots' burn order, the allocations of holds to lots, what goes
@@ -13,7 +13,8 @@ to breakage) and writes the rows the services would have written, with their key
 
 It does not call the services, which take a lock and a dozen queries per operation: it computes every
 balance-after chain in memory and writes the rows in bulk (COPY on PostgreSQL, batched INSERTs elsewhere),
-so a million entries take a minute or two. Everything is written in one transaction: all or nothing.
+so a million entries (and the planner's rows behind them) take two or three minutes. Everything is
+written in one transaction: all or nothing.
 
 The ledger knows nothing of projects and jobs: the references are opaque, as always. The app that owns
 them may answer `ledger.signals.history_starting` with a `HistorySetup`: the first free numbers (so the
@@ -186,7 +187,7 @@ def generate_history(
     end: datetime | None = None,
     options: dict | None = None,
 ) -> HistoryResult:
-    """Write about `entries` ledger entries (at least that many, a few more to finish the last operation)
+    """Write about `entries` ledger entries (at least that many, a few more to finish the last event)
     spread over `days` days ending at `end` (now), shared evenly by the teams.
 
     Teams are given, or found or created by slug (new teams get the Pro plan). A team must have no ledger
