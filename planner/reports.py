@@ -69,7 +69,7 @@ def report_snapshot() -> Iterator[None]:
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL work_mem = '64MB'")
+                cursor.execute("SET LOCAL work_mem = '32MB'")  # a year of one team's jobs, with room
         yield
 
 
@@ -288,33 +288,37 @@ def cost_report(
         closed = [Project.Status.DELIVERED, Project.Status.ARCHIVED]
         projects = projects.filter(~Q(status__in=closed) | Q(id__in=worked_on))
     projects = list(projects)
-    # One pass over the projects' scenes and their jobs: the money per scene (deleted scenes' takes cost
-    # what they cost), and what the live scenes still need.
-    scenes = (
-        Scene.objects.filter(project__in=projects)
+    # One pass over the projects' jobs, grouped by scene (driven by the jobs, so PostgreSQL can split the
+    # scan between workers), then the scenes' own figures: deleted scenes' takes cost what they cost, and
+    # only the live scenes still need anything.
+    active = Q(state__in=Job.ACTIVE_STATES)
+    jobs = {
+        r["scene_id"]: r
+        for r in Job.objects.filter(project__in=projects)
+        .values("scene_id")
         .annotate(
-            keepers=Count("jobs", filter=Q(jobs__verdict=Job.Verdict.KEEPER)),
-            active=Count("jobs", filter=Q(jobs__state__in=Job.ACTIVE_STATES)),
-            actual=Coalesce(
-                Sum(Coalesce(F("jobs__hold__captured"), 0) - Coalesce(F("jobs__hold__refunded"), 0)), 0
-            ),
-            committed=Coalesce(Sum("jobs__credits", filter=Q(jobs__state__in=Job.ACTIVE_STATES)), 0),
+            keepers=Count("id", filter=Q(verdict=Job.Verdict.KEEPER)),
+            active=Count("id", filter=active),
+            actual=Coalesce(Sum(Coalesce(F("hold__captured"), 0) - Coalesce(F("hold__refunded"), 0)), 0),
+            committed=Coalesce(Sum("credits", filter=active), 0),
         )
-        .values(
-            "project_id", "variants", "success_rate", "credits_per_take", "deleted_at", "keepers", "active",
-            "actual", "committed",
-        )
-    )  # fmt: skip
+        .order_by()
+    }
+    scenes = Scene.objects.filter(project__in=projects).values(
+        "id", "project_id", "variants", "success_rate", "credits_per_take", "deleted_at"
+    )
+    none = {"keepers": 0, "active": 0, "actual": 0, "committed": 0}
     money: dict[int, dict] = {}
     to_complete: dict[int, int] = {}
     for s in scenes:
+        figures = jobs.get(s["id"], none)
         m = money.setdefault(s["project_id"], {"actual": 0, "committed": 0})
-        m["actual"] += s["actual"]
-        m["committed"] += s["committed"]
-        missing = max(s["variants"] - s["keepers"], 0)
+        m["actual"] += figures["actual"]
+        m["committed"] += figures["committed"]
+        missing = max(s["variants"] - figures["keepers"], 0)
         if s["deleted_at"] is not None or not missing or not s["success_rate"]:
             continue
-        takes_left = max(missing / float(s["success_rate"]) - s["active"], 0)
+        takes_left = max(missing / float(s["success_rate"]) - figures["active"], 0)
         to_complete[s["project_id"]] = to_complete.get(s["project_id"], 0) + math.ceil(
             takes_left * s["credits_per_take"]
         )

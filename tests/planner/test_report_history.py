@@ -156,7 +156,7 @@ def test_the_reports_page_runs_as_many_queries_whatever_the_history(
     )
 
 
-QUERIES = 22  # the session, the member, the filters' choices, the aggregates and names, the runway
+QUERIES = 23  # the session, the member, the filters' choices, the aggregates and names, the runway
 
 
 def test_the_same_seed_generates_the_same_planner_story(db):
