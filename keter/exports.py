@@ -14,12 +14,16 @@ from datetime import date, datetime
 from operator import itemgetter
 
 from django.db import connection, transaction
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_FIRST = frozenset("=+-@\t\r")
 CSV_ROWS_PER_CHUNK = 2_000  # ~150 KB of CSV per chunk: few writes, yet a small, constant buffer
 XLSX_MAX_ROWS = 1_048_576  # a worksheet's limit, header included: longer exports continue on a new sheet
+# What one spreadsheet download may carry. Write-only mode keeps memory flat at any size, but a workbook is
+# zipped on disk before the first byte is sent: a million rows would hold a web worker for minutes. Larger
+# exports are the CSV's job (streamed as it is read).
+XLSX_MAX_EXPORT_ROWS = 100_000
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -96,9 +100,23 @@ def _xlsx_cell(value):
     return neutralise(value)
 
 
-def xlsx_write(columns: Sequence[str], rows: Iterable[Sequence], file, *, title: str = "Export") -> int:
+class ExportTooLarge(Exception):
+    def __init__(self, *, rows: int | None, limit: int):
+        self.rows, self.limit = rows, limit
+        super().__init__(f"more than {limit:,} rows")
+
+
+def xlsx_write(
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+    file,
+    *,
+    title: str = "Export",
+    max_rows: int | None = None,
+) -> int:
     """Write the rows to `file` as an XLSX workbook in openpyxl's write-only mode (rows go straight to a
-    temporary file, so memory stays flat). Returns the number of data rows written."""
+    temporary file, so memory stays flat). Returns the number of data rows written; past `max_rows` it
+    stops and raises `ExportTooLarge` (the file is then unusable)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -110,6 +128,8 @@ def xlsx_write(columns: Sequence[str], rows: Iterable[Sequence], file, *, title:
     sheet, sheet_rows = None, XLSX_MAX_ROWS
 
     for row in rows:
+        if max_rows is not None and written == max_rows:
+            raise ExportTooLarge(rows=None, limit=max_rows)
         if sheet_rows == XLSX_MAX_ROWS:
             sheets += 1
             sheet = workbook.create_sheet(title if sheets == 1 else f"{title} ({sheets})")
@@ -139,13 +159,41 @@ def xlsx_write(columns: Sequence[str], rows: Iterable[Sequence], file, *, title:
     return written
 
 
-def xlsx_response(columns: Sequence[str], rows: Iterable[Sequence], filename: str) -> FileResponse:
+def xlsx_response(
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+    filename: str,
+    *,
+    total: int | None = None,
+    csv_url: str = "",
+) -> HttpResponse:
     """An XLSX download. The workbook is built in a temporary file (a zip needs its directory at the end,
-    so it cannot be streamed as it is made) and then sent from disk in blocks."""
+    so it cannot be streamed as it is made) and then sent from disk in blocks.
+
+    More than `XLSX_MAX_EXPORT_ROWS` rows are refused (422) with a message that points to the CSV download
+    (`csv_url`): at once when the caller knows the `total`, else as soon as the limit is passed.
+    """
+    limit = XLSX_MAX_EXPORT_ROWS
+    if total is not None and total > limit:
+        return _too_large(ExportTooLarge(rows=total, limit=limit), csv_url)
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes (and so deletes) it once sent
-    xlsx_write(columns, rows, spool)
+    try:
+        xlsx_write(columns, rows, spool, max_rows=limit)
+    except ExportTooLarge as too_large:
+        spool.close()
+        return _too_large(too_large, csv_url)
     spool.seek(0)
     return FileResponse(spool, as_attachment=True, filename=filename, content_type=XLSX_CONTENT_TYPE)
+
+
+def _too_large(refusal: ExportTooLarge, csv_url: str) -> HttpResponse:
+    size = f"{refusal.rows:,} rows" if refusal.rows is not None else f"more than {refusal.limit:,} rows"
+    where = f": {csv_url}" if csv_url else "."
+    message = (
+        f"This export has {size}; a spreadsheet download carries at most {refusal.limit:,}. "
+        f"Narrow the dates or filters, or download the same rows as CSV (any size){where}\n"
+    )
+    return HttpResponse(message, status=422, content_type="text/plain; charset=utf-8")
 
 
 def in_snapshot(make_rows) -> Iterator:

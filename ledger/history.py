@@ -2,19 +2,26 @@
 
 `generate_history` simulates, in Python, what the services would have posted for a team over a year:
 plan grants each billing period (expiring at the next one), top-ups when the balance runs short, project
-budgets held at approval, takes captured or released against them (partial captures), change orders that
-extend a hold, holds closed, voided or timed out, refunds of moderated takes, expired plan lots going to
-breakage, and a few adjustments by the finance member. It follows the services' rules exactly (the lots'
-burn order, the allocations of holds to lots, what goes to breakage) and writes the rows the services would
-have written, with their keys and operations, so `ledger_check` passes afterwards.
+budgets held at approval, change orders that extend them, budgets closed at delivery, voided at
+cancellation or timed out, refunds of moderated takes, expired plan lots going to breakage, and a few
+adjustments by the finance member. Takes move credits as the generation queue does: each
+leaves its project's budget hold (`reserve:job:<n>`) for a hold of its own (`hold:job:<n>`), which a few
+minutes later is captured and closed, or voided with the credits returned to the budget (`return:job:<n>`).
+It follows the services' rules exactly (the lots' burn order, the allocations of holds to lots, what goes
+to breakage) and writes the rows the services would have written, with their keys and operations, so
+`ledger_check` passes afterwards.
 
 It does not call the services, which take a lock and a dozen queries per operation: it computes every
 balance-after chain in memory and writes the rows in bulk (COPY on PostgreSQL, batched INSERTs elsewhere),
-so a million entries take a minute or two. Everything is written in one transaction: all or nothing.
+so a million entries (and the planner's rows behind them) take two or three minutes. Everything is
+written in one transaction: all or nothing.
 
-The ledger knows nothing of projects and jobs: references here (`project:h<team>-<n>`, `job:h<team>-<n>`)
-are opaque, as always. Other apps extend the generated history by connecting to
-`ledger.signals.history_generated`, sent by the `generate_history` command inside the same transaction.
+The ledger knows nothing of projects and jobs: the references are opaque, as always. The app that owns
+them may answer `ledger.signals.history_starting` with a `HistorySetup`: the first free numbers (so the
+references and keys are the ones its services would write, `job:<id>`, and never collide with later ones)
+and the kinds of take its catalog prices. Without one they are `job:h<team>-<n>` and a fixed price list.
+`ledger.signals.history_generated` then hands it the story (`HistoryResult.budgets` and `.takes`) inside
+the same transaction, to write its own rows.
 """
 
 import heapq
@@ -39,6 +46,7 @@ from ledger.models import Account, Entry, Hold, HoldLot, Lot, Operation, Transac
 from ledger.services._core import MAX_CREDITS, as_json_moment, system_account_ids
 from ledger.services.lots import MIN_TOP_UP
 from ledger.services.plans import plan_grant_key, team_period
+from ledger.signals import history_generated, history_starting
 
 A = Account.Kind
 K = Transaction.Kind
@@ -46,10 +54,13 @@ K = Transaction.Kind
 # Whole-credit take prices and how often each comes up: mostly short clips, a few long 4K ones.
 TAKE_PRICES = [8, 12, 20, 35, 48, 60, 90, 120, 150, 200, 320, 450, 640]
 TAKE_WEIGHTS = [6, 8, 10, 12, 12, 10, 10, 8, 8, 6, 5, 3, 2]
-MEAN_TAKE = sum(p * w for p, w in zip(TAKE_PRICES, TAKE_WEIGHTS, strict=True)) / sum(TAKE_WEIGHTS)
-SUCCEEDED, FAILED = 0.74, 0.18  # the rest is blocked by moderation (charged, sometimes refunded later)
+SUCCESS_RATE = 0.76
+MODERATED = 0.03  # share of takes blocked by moderation: charged, and now and then refunded later
 OPEN_PROJECTS = 3
-ENTRIES_PER_TAKE = 2.4  # first guess until the team's own ratio is known
+SCENES_PER_PROJECT = (2, 6)
+TAKES_PER_PROJECT = (8, 120)
+TAKES_A_DAY_AT_SCALE_1 = 80  # past this pace, projects grow with the team's volume
+ENTRIES_PER_TAKE = 6.6  # first guess until the team's own ratio is known
 ADJUSTMENT_REASONS = [
     "Goodwill credits after the render outage",
     "Sales promotion credits",
@@ -62,6 +73,90 @@ class HistoryRefused(DomainError):
     pass
 
 
+class Outcome:
+    SUCCEEDED, FAILED, MODERATED = "succeeded", "failed", "moderated"
+
+
+@dataclass(frozen=True)
+class TakeKind:
+    """One kind of take the story launches: its price, how often it is chosen, how often it comes out."""
+
+    credits: int
+    weight: float
+    success_rate: float
+    is_moderation_charged: bool = True  # else a moderated take is voided and returned, as a failure is
+
+
+DEFAULT_TAKE_KINDS = [
+    TakeKind(credits=p, weight=w, success_rate=SUCCESS_RATE)
+    for p, w in zip(TAKE_PRICES, TAKE_WEIGHTS, strict=True)
+]
+
+
+@dataclass(frozen=True)
+class HistorySetup:
+    """What the owner of the references tells the history before it starts (see `history_starting`).
+
+    `first_numbers`: the first free number of each kind of reference ("project", "approval", "job"); the
+    history numbers its projects, budget approvals and jobs from there and uses the keys the planner's
+    services use. `take_kinds`: the takes to draw from (prices, weights, success rates).
+    """
+
+    first_numbers: dict[str, int]
+    take_kinds: list[TakeKind]
+
+
+@dataclass(slots=True, eq=False)
+class BudgetStory:
+    """A project's budget as the ledger saw it: approved (and extended by change orders), then resolved."""
+
+    team_id: int
+    number: int | str
+    hold: "_Hold"
+    opened_at: datetime
+    take_kinds: list[int]  # indexes into the take kinds: one per scene
+    approvals: list[tuple[int | str, int, datetime]]  # (approval number, credits added, when)
+
+    @property
+    def hold_id(self) -> int:
+        return self.hold.id
+
+    @property
+    def status(self) -> str:
+        return self.hold.status
+
+    @property
+    def resolved_at(self) -> datetime | None:
+        return self.hold.resolved_at
+
+
+@dataclass(slots=True, eq=False)
+class TakeStory:
+    """One take: launched from a budget into a hold of its own, settled minutes later (or still rendering)."""
+
+    team_id: int
+    number: int | str
+    budget: BudgetStory
+    scene: int  # which of the budget's scenes (an index into budget.take_kinds)
+    kind: int
+    hold: "_Hold"
+    launched_at: datetime
+    settled_at: datetime | None = None
+    outcome: str | None = None  # an Outcome, or None while it renders
+
+    @property
+    def hold_id(self) -> int:
+        return self.hold.id
+
+    @property
+    def credits(self) -> int:
+        return self.hold.credits
+
+    @property
+    def refunded(self) -> int:
+        return self.hold.refunded
+
+
 @dataclass
 class HistoryResult:
     teams: list[Team]
@@ -71,6 +166,8 @@ class HistoryResult:
     entries: int = 0
     lots: int = 0
     holds: int = 0
+    budgets: list[BudgetStory] = field(default_factory=list, repr=False)
+    takes: list[TakeStory] = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
         names = ", ".join(team.slug for team in self.teams)
@@ -88,13 +185,15 @@ def generate_history(
     seed: int = 1,
     days: int = 365,
     end: datetime | None = None,
+    options: dict | None = None,
 ) -> HistoryResult:
-    """Write about `entries` ledger entries (at least that many, a few more to finish the last operation)
+    """Write about `entries` ledger entries (at least that many, a few more to finish the last event)
     spread over `days` days ending at `end` (now), shared evenly by the teams.
 
     Teams are given, or found or created by slug (new teams get the Pro plan). A team must have no ledger
     history yet; one created after the start of the history is backdated to it, so its plan periods cover
-    the whole year.
+    the whole year. Listeners of `history_starting` and `history_generated` take part in the same
+    transaction (`options` is passed on to them: the command's options).
     """
     if entries < 1:
         raise HistoryRefused("Ask for at least one entry", field="entries")
@@ -114,8 +213,19 @@ def generate_history(
             if team.created_at > start:
                 team.created_at = start - timedelta(days=1)
                 Team.objects.filter(pk=team.pk).update(created_at=team.created_at)
-        simulation = _Simulation(teams=teams, entries=entries, seed=seed, start=start, end=end)
+        options = options or {"entries": entries, "seed": seed, "days": days}
+        setups = [
+            answer
+            for _, answer in history_starting.send(sender=HistoryResult, teams=teams, options=options)
+            if isinstance(answer, HistorySetup)
+        ]
+        if len(setups) > 1:
+            raise AssertionError("more than one listener numbers the history's references")
+        simulation = _Simulation(
+            teams=teams, entries=entries, seed=seed, start=start, end=end, setup=setups[0] if setups else None
+        )
         simulation.run()
+        history_generated.send(sender=HistoryResult, result=simulation.result, options=options)
         return simulation.result
 
 
@@ -128,7 +238,7 @@ def _team(slug: str, start: datetime) -> Team:
     return team
 
 
-@dataclass(eq=False)
+@dataclass(slots=True, eq=False)
 class _Allocation:
     id: int
     lot: Lot
@@ -138,7 +248,7 @@ class _Allocation:
     refunded: int = 0
 
 
-@dataclass(eq=False)
+@dataclass(slots=True, eq=False)
 class _Hold:
     id: int
     team_id: int
@@ -161,9 +271,12 @@ class _Hold:
 
 @dataclass(eq=False)
 class _Project:
-    number: int
-    hold: _Hold
+    story: BudgetStory
     takes_left: int
+
+    @property
+    def hold(self) -> _Hold:
+        return self.story.hold
 
 
 @dataclass(eq=False)
@@ -181,17 +294,16 @@ class _Book:
     # Exactly the team's active lots with credits left: what holds and negative adjustments draw from.
     lots: dict[int, Lot] = field(default_factory=dict)
     projects: list[_Project] = field(default_factory=list)
+    project_scale: float = 1.0
     numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
-
-    def label(self, what: str, number: int | None = None) -> str:
-        return f"{what}:h{self.team.pk}-{number if number is not None else next(self.numbers)}"
 
     def key(self, what: str) -> str:
         return f"history:{self.team.pk}:{what}:{next(self.numbers)}"
 
 
 class _Simulation:
-    def __init__(self, *, teams: list[Team], entries: int, seed: int, start: datetime, end: datetime):
+    def __init__(self, *, teams: list[Team], entries: int, seed: int, start: datetime, end: datetime,
+                 setup: HistorySetup | None = None):  # fmt: skip
         self.random = random.Random(seed)
         self.start, self.end = start, end
         self.target = entries
@@ -204,20 +316,37 @@ class _Simulation:
         self.all_lots: list[Lot] = []
         self.all_holds: list[_Hold] = []
         self.ids = self.rows.reserve_ids()
+        # Numbers of projects, approvals and jobs: the owner's next free ids, else labels of our own.
+        self.numbered = setup is not None
+        self.counters = {
+            what: itertools.count(n) for what, n in (setup.first_numbers if setup else {}).items()
+        }
+        self.kinds = list(setup.take_kinds if setup and setup.take_kinds else DEFAULT_TAKE_KINDS)
+        self.kind_weights = [kind.weight for kind in self.kinds]
+        self.mean_take = sum(k.credits * k.weight for k in self.kinds) / sum(self.kind_weights)
+        self.max_take = max(kind.credits for kind in self.kinds)
         share, extra = divmod(entries, len(teams))
         self.books = [self._open_book(team, share + (1 if i < extra else 0)) for i, team in enumerate(teams)]
+
+    def number(self, book: _Book, what: str) -> int | str:
+        if self.numbered:
+            return next(self.counters[what])
+        return f"h{book.team.pk}-{next(book.numbers)}"
 
     def _open_book(self, team: Team, target: int) -> _Book:
         Account.objects.bulk_create(
             [Account(team=team, kind=kind) for kind in Account.TEAM_KINDS], ignore_conflicts=True
         )
         ids = dict(Account.objects.filter(team=team).values_list("kind", "id"))
+        days = max((self.end - self.start).total_seconds() / 86_400, 1)
+        takes_a_day = target / ENTRIES_PER_TAKE / days
         return _Book(
             team=team,
             available_id=ids[A.AVAILABLE],
             held_id=ids[A.HELD],
             target=target,
             finance_id=_finance_member(team).pk,
+            project_scale=max(1.0, takes_a_day / TAKES_A_DAY_AT_SCALE_1),
         )
 
     def at(self, when: datetime, action: Callable, *args) -> None:
@@ -240,6 +369,7 @@ class _Simulation:
             Account.objects.filter(pk=book.available_id).update(balance=book.available)
             Account.objects.filter(pk=book.held_id).update(balance=book.held)
         self.rows.reset_sequences()
+        self.rows.analyze()
         self.result.lots, self.result.holds = len(self.all_lots), len(self.all_holds)
 
     def plan_grant(self, when: datetime, book: _Book) -> None:
@@ -274,7 +404,7 @@ class _Simulation:
         if elapsed >= 7 and book.spent:
             return int(book.spent / elapsed * 30)
         days = max((self.end - self.start).total_seconds() / 86_400, 1)
-        return int(book.target / ENTRIES_PER_TAKE / days * 30 * MEAN_TAKE)
+        return int(book.target / ENTRIES_PER_TAKE / days * 30 * self.mean_take)
 
     def top_up(self, when: datetime, book: _Book, credits: int) -> None:
         credits = min(MAX_CREDITS, max(MIN_TOP_UP, math.ceil(credits / 1000) * 1000))
@@ -295,36 +425,40 @@ class _Simulation:
         )
 
     def ensure_spendable(self, when: datetime, book: _Book, credits: int) -> None:
-        free = sum(lot.free for lot in self.spendable(book, when))
+        free = self.free(book, when)
         if free < credits:
             self.top_up(when, book, max(credits - free, self.monthly_spend(book, when)))
 
     def take(self, when: datetime, book: _Book) -> None:
-        """One take launched against an open project's budget; then the next take is scheduled."""
+        """One take launched against an open project's budget, as the queue launches it: its credits leave
+        the budget hold for a hold of their own, settled when the render ends. Then the next take."""
         project = self.project_for(when, book)
-        price = self.random.choices(TAKE_PRICES, TAKE_WEIGHTS)[0]
-        hold = project.hold
-        if hold.open_credits < price:
+        scene = self.random.randrange(len(project.story.take_kinds))
+        kind = project.story.take_kinds[scene]
+        price = self.kinds[kind].credits
+        budget = project.hold
+        if budget.open_credits < price:
             if self.random.random() < 0.5:
-                extra = min(MAX_CREDITS, max(price, int(round(hold.credits / 3, -1))))
-                self.ensure_spendable(when, book, extra)
-                self.extend(when, book, hold, extra)
+                self.change_order(when, book, project, price)
             else:
                 self.finish(when, book, project, Hold.Status.POSTED)
                 project = self.project_for(when, book, new=True)
-                hold = project.hold
-                price = min(price, hold.open_credits)
-        job = book.label("job")
-        outcome = self.random.random()
-        if outcome < SUCCEEDED:
-            self.capture(when, book, hold, price, job)
-        elif outcome < SUCCEEDED + FAILED:
-            self.release(when, book, hold, price, job)
-        else:
-            capture = self.capture(when, book, hold, price, job)
-            if self.random.random() < 0.5:
-                later = when + timedelta(hours=self.random.uniform(1, 24 * 7))
-                self.at(later, self.refund, book, hold, price, job, capture)
+                scene = self.random.randrange(len(project.story.take_kinds))
+                kind = project.story.take_kinds[scene]
+                price = self.kinds[kind].credits
+                budget = project.hold
+        number = self.number(book, "job")
+        job = f"job:{number}"
+        self.release(when, book, budget, price, key=f"reserve:{job}", reference=job)
+        self.ensure_spendable(when, book, price)  # only short when the budget's lot had expired meanwhile
+        hold = self.hold(when, book, price, key=f"hold:{job}", reference=job, expires_at=None)
+        story = TakeStory(
+            team_id=book.team.pk, number=number, budget=project.story, scene=scene, kind=kind, hold=hold,
+            launched_at=when,
+        )  # fmt: skip
+        self.result.takes.append(story)
+        render = timedelta(seconds=self.random.uniform(20, 900))
+        self.at(when + render, self.settle, book, project, story)
         book.takes += 1
         project.takes_left -= 1
         if project.takes_left <= 0:
@@ -333,6 +467,32 @@ class _Simulation:
             status = Hold.Status.VOIDED if self.random.random() < 0.08 else Hold.Status.POSTED
             self.at(later, self.finish_later, book, project, status)
         self.next_take(when, book)
+
+    def settle(self, when: datetime, book: _Book, project: _Project, story: TakeStory) -> None:
+        """The render's outcome: a charged take is captured and its hold closed; a failed one is voided and
+        its credits go back to the budget, if the budget is still open and they are still available."""
+        hold, job = story.hold, f"job:{story.number}"
+        draw = self.random.random()
+        if draw < MODERATED:
+            outcome = Outcome.MODERATED
+        elif (draw - MODERATED) / (1 - MODERATED) < self.kinds[story.kind].success_rate:
+            outcome = Outcome.SUCCEEDED
+        else:
+            outcome = Outcome.FAILED
+        story.outcome, story.settled_at = outcome, when
+        if outcome == Outcome.FAILED or (
+            outcome == Outcome.MODERATED and not self.kinds[story.kind].is_moderation_charged
+        ):
+            self.resolve(when, book, hold, status=Hold.Status.VOIDED, kind=K.HOLD_VOID, key=f"void:{job}")
+            budget = project.hold
+            if budget.status == Hold.Status.PENDING and self.free(book, when) >= hold.credits:
+                self.extend(when, book, budget, hold.credits, key=f"return:{job}")
+            return
+        capture = self.capture(when, book, hold, hold.credits, job)
+        self.resolve(when, book, hold, status=Hold.Status.POSTED, kind=K.HOLD_CLOSE, key=f"close:{job}")
+        if outcome == Outcome.MODERATED and self.random.random() < 0.5:
+            later = when + timedelta(hours=self.random.uniform(1, 24 * 7))
+            self.at(later, self.refund, book, hold, hold.credits, job, capture)
 
     def next_take(self, when: datetime, book: _Book) -> None:
         left = book.target - book.written
@@ -351,31 +511,62 @@ class _Simulation:
         book.projects = open_projects
         if not new and open_projects and (len(open_projects) >= OPEN_PROJECTS or self.random.random() < 0.9):
             return self.random.choice(open_projects)
-        takes = self.random.randint(4, 40)
+        # A busier team runs bigger productions, not just more of them.
+        takes = round(self.random.randint(*TAKES_PER_PROJECT) * book.project_scale)
+        scenes = self.random.randint(*SCENES_PER_PROJECT)
+        kinds = self.random.choices(range(len(self.kinds)), self.kind_weights, k=scenes)
+        # Sized on what the takes are expected to cost (failed takes give their credits back), give or take
+        # the producer's guess: a budget that runs short gets a change order, or the project ends early.
+        charged = [self.kinds[k].success_rate + (1 - self.kinds[k].success_rate) * MODERATED for k in kinds]
+        mean = sum(self.kinds[k].credits * share for k, share in zip(kinds, charged, strict=True)) / scenes
         budget = min(
             MAX_CREDITS,
-            max(max(TAKE_PRICES), int(round(takes * MEAN_TAKE * self.random.uniform(1, 1.3), -1))),
+            max(self.max_take, int(round(takes * mean * self.random.uniform(0.85, 1.3), -1))),
         )
         self.ensure_spendable(when, book, budget)
-        number = next(book.numbers)
-        expires = when + timedelta(days=30) if self.random.random() < 0.2 else None
-        hold = self.hold(when, book, budget, reference=book.label("project", number), expires_at=expires)
+        number, approval = self.number(book, "project"), self.number(book, "approval")
+        # A few budgets are approved for a limited time (and a few of those run out before the project ends).
+        expires = when + timedelta(days=self.random.uniform(3, 30)) if self.random.random() < 0.15 else None
+        hold = self.hold(
+            when,
+            book,
+            budget,
+            key=f"hold:approval:{approval}",
+            reference=f"project:{number}",
+            expires_at=expires,
+        )
         if expires is not None:
             self.at(expires + timedelta(seconds=45), self.expire_hold, book, hold)
-        project = _Project(number=number, hold=hold, takes_left=takes)
+        story = BudgetStory(
+            team_id=book.team.pk, number=number, hold=hold, opened_at=when, take_kinds=kinds,
+            approvals=[(approval, budget, when)],
+        )  # fmt: skip
+        self.result.budgets.append(story)
+        project = _Project(story=story, takes_left=takes)
         book.projects.append(project)
         return project
+
+    def change_order(self, when: datetime, book: _Book, project: _Project, price: int) -> None:
+        """The budget ran short: a change order approved on the spot extends the budget hold."""
+        hold = project.hold
+        extra = min(MAX_CREDITS, max(price, int(round(hold.credits / 3, -1))))
+        self.ensure_spendable(when, book, extra)
+        approval = self.number(book, "approval")
+        self.extend(when, book, hold, extra, key=f"hold:approval:{approval}")
+        project.story.approvals.append((approval, extra, when))
 
     def finish_later(self, when: datetime, book: _Book, project: _Project, status: str) -> None:
         if project.hold.status == Hold.Status.PENDING:
             self.finish(when, book, project, status)
 
     def finish(self, when: datetime, book: _Book, project: _Project, status: str) -> None:
+        """The project is delivered (its budget hold closed) or cancelled (voided), as the planner keys it."""
         if project in book.projects:
             book.projects.remove(project)
-        verb = "close" if status == Hold.Status.POSTED else "void"
+        verb = "delivered" if status == Hold.Status.POSTED else "archived"
         kind = K.HOLD_CLOSE if status == Hold.Status.POSTED else K.HOLD_VOID
-        self.resolve(when, book, project.hold, status=status, kind=kind, key=book.key(f"{verb}:project"))
+        key = f"{verb}:project:{project.story.number}"
+        self.resolve(when, book, project.hold, status=status, kind=kind, key=key)
 
     def expire_hold(self, when: datetime, book: _Book, hold: _Hold) -> None:
         if hold.status == Hold.Status.PENDING:
@@ -398,6 +589,9 @@ class _Simulation:
         if credits:
             self.adjustment(when, book, credits, reason)
         self.at(when + timedelta(days=self.random.uniform(25, 75)), self.adjust, book)
+
+    def free(self, book: _Book, when: datetime) -> int:
+        return sum(lot.free for lot in self.spendable(book, when))
 
     def spendable(self, book: _Book, when: datetime) -> list[Lot]:
         lots = [
@@ -499,8 +693,7 @@ class _Simulation:
         else:
             self.operation(book, when, K.LOT_EXPIRE, key, {"lot": lot.pk}, lot=lot)
 
-    def hold(self, when, book, credits, *, reference, expires_at) -> _Hold:
-        key = book.key("hold")
+    def hold(self, when, book, credits, *, key, reference, expires_at) -> _Hold:
         hold = _Hold(
             id=next(self.ids[Hold]),
             team_id=book.team.pk,
@@ -517,14 +710,12 @@ class _Simulation:
         self.post(book, when, K.HOLD, legs, key, request, hold=hold, reference=reference)
         return hold
 
-    def extend(self, when, book, hold: _Hold, credits: int) -> None:
+    def extend(self, when, book, hold: _Hold, credits: int, *, key: str) -> None:
         self.reserve(book, when, hold, credits)
         hold.credits += credits
         legs = {A.AVAILABLE: -credits, A.HELD: credits}
         request = {"hold": hold.id, "credits": credits}
-        self.post(
-            book, when, K.HOLD_EXTEND, legs, book.key("extend"), request, hold=hold, reference=hold.reference
-        )
+        self.post(book, when, K.HOLD_EXTEND, legs, key, request, hold=hold, reference=hold.reference)
 
     def reserve(self, book, when, hold: _Hold, credits: int) -> None:
         for lot, take in self.pick(book, when, credits):
@@ -552,11 +743,11 @@ class _Simulation:
         legs = {A.HELD: -credits, A.USAGE: credits}
         return self.post(book, when, K.CAPTURE, legs, f"capture:{job}", request, hold=hold, reference=job)
 
-    def release(self, when, book, hold: _Hold, credits: int, job: str) -> None:
+    def release(self, when, book, hold: _Hold, credits: int, *, key: str, reference: str) -> None:
         hold.released += credits
-        request = {"hold": hold.id, "credits": credits, "reference": job}
+        request = {"hold": hold.id, "credits": credits, "reference": reference}
         self.give_back(
-            when, book, hold, credits, kind=K.RELEASE, key=f"release:{job}", request=request, reference=job
+            when, book, hold, credits, kind=K.RELEASE, key=key, request=request, reference=reference
         )
 
     def resolve(self, when, book, hold: _Hold, *, status: str, kind: str, key: str) -> None:
@@ -770,6 +961,12 @@ class _Rows:
         if field is not None and field.get_internal_type() == "DateTimeField":
             return lambda value: connection.ops.adapt_datetimefield_value(value)
         return None
+
+    def analyze(self) -> None:
+        """Fresh statistics for the tables just filled, so queries on them are planned for their size."""
+        if self.is_postgres:
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {', '.join(model._meta.db_table for model in self.COLUMNS)}")
 
     def reset_sequences(self) -> None:
         statements = connection.ops.sequence_reset_sql(no_style(), list(self.COLUMNS))

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from keter.accounts.decorators import team_view
@@ -215,7 +216,13 @@ def register_xlsx(request: HttpRequest) -> HttpResponse:
     if refused:
         return refused
     rows = in_snapshot(lambda: reports.register_rows(request.team, text_dates=False, **criteria))
-    return xlsx_response(reports.REGISTER_COLUMNS, rows, _export_name(request, criteria, "xlsx"))
+    # Counted first, so a period too large for a spreadsheet is refused before any of it is written.
+    total = reports.register_entries(request.team, **criteria).count()
+    csv_url = request.build_absolute_uri(
+        reverse("ledger:register-csv", args=[request.team.slug]) + f"?{request.GET.urlencode()}"
+    )
+    name = _export_name(request, criteria, "xlsx")
+    return xlsx_response(reports.REGISTER_COLUMNS, rows, name, total=total, csv_url=csv_url)
 
 
 @require_GET

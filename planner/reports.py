@@ -1,25 +1,23 @@
 """Usage and cost reports: aggregates in SQL over the jobs (each job's money is its ledger hold)."""
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
+from django.db import connection, transaction
 from django.db.models import Count, F, IntegerField, Q, QuerySet, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, TruncMonth
 
-from keter.accounts.models import Team
+from keter.accounts.models import Team, User
 from ledger.periods import start_of_day
-from planner.models import Job, Project, Scene
+from planner.models import Job, Project, Scene, VideoModel
 from planner.selectors import approved_budget
 
 SETTLED = [Job.State.SUCCEEDED, Job.State.FAILED, Job.State.MODERATED]
-DIMENSIONS = {
-    "month": ("Month", TruncMonth("finished_at")),
-    "project": ("Project", F("project__name")),
-    "model": ("Model", F("video_model__name")),
-    "member": ("Member", F("launched_by__email")),
-}
+DIMENSIONS = {"month": "Month", "project": "Project", "model": "Model", "member": "Member"}
 USAGE_COLUMNS = [
     "takes",
     "seconds generated",
@@ -44,8 +42,6 @@ class ReportFilters:
 
 def report_jobs(team: Team, filters: ReportFilters) -> QuerySet:
     """The team's finished jobs in the period (by the day they finished), with the filters applied."""
-    from datetime import timedelta
-
     jobs = Job.objects.filter(
         team=team,
         state__in=[*SETTLED, Job.State.CANCELLED],
@@ -61,6 +57,20 @@ def report_jobs(team: Team, filters: ReportFilters) -> QuerySet:
     if filters.quality:
         jobs = jobs.filter(params__quality=filters.quality)
     return jobs
+
+
+@contextmanager
+def report_snapshot() -> Iterator[None]:
+    """Read a whole report in one transaction: its tables, chart and cost report see the same snapshot.
+
+    On PostgreSQL the transaction also gives its grouping and joins room in memory (a year of a large team's
+    jobs, joined to their holds, would otherwise be hashed or sorted on disk): `SET LOCAL` ends with it.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '32MB'")  # a year of one team's jobs, with room
+        yield
 
 
 @dataclass(frozen=True)
@@ -106,21 +116,93 @@ def _usage_aggregates() -> dict:
     }
 
 
-def usage_by(team: Team, filters: ReportFilters, dimension: str) -> list[UsageRow]:
-    """Usage grouped by month, project, model or member: one query."""
-    _, key = DIMENSIONS[dimension]
-    rows = (
+FIGURES = ("takes", "seconds", "captured", "reserved", "wasted", "keepers", "keeper_seconds")
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Every usage table of the page, their total and the chart, from one snapshot: they always agree."""
+
+    filters: ReportFilters
+    by: dict[str, list[UsageRow]]  # dimension -> its rows, in label order
+    total: UsageRow
+    months: list[str]  # the chart's categories
+    series: list[tuple[str, list[int]]]  # (model, credits captured each month)
+    project_ids: frozenset[int] = frozenset()  # the projects with takes in the report
+
+    @property
+    def covers_the_whole_period(self) -> bool:
+        """Whether the report counts every take of its period (no model, member or quality filter)."""
+        return not (self.filters.model_slug or self.filters.member_id or self.filters.quality)
+
+
+def usage_report(team: Team, filters: ReportFilters) -> UsageReport:
+    """Usage by month, project, model and member, the total and the chart: one grouped query (and one
+    small one for the names of each).
+
+    The jobs are summed in SQL at the finest grain the page shows (month × project × model × member: a few
+    thousand groups for a year of a large team) and those sums are added up here for each table, rather
+    than scanning the jobs once per table. The grain is grouped by ids only: names in the grouping key
+    make PostgreSQL sort every job row with them.
+    """
+    grains = list(
         report_jobs(team, filters)
-        .annotate(group=key)
-        .values("group")
+        .annotate(month=TruncMonth("finished_at"))
+        .values("month", "project_id", "video_model_id", "launched_by_id")
         .annotate(**_usage_aggregates())
-        .order_by("group")
+        .order_by()
     )
-    return [_row(r["group"], r) for r in rows]
+    names = {
+        "project_id": _names(Project.objects, "name", {g["project_id"] for g in grains}),
+        "video_model_id": _names(VideoModel.objects, "name", {g["video_model_id"] for g in grains}),
+        "launched_by_id": _names(User.objects, "email", {g["launched_by_id"] for g in grains}),
+    }
+    keys = {"month": "month", "project": "project_id", "model": "video_model_id", "member": "launched_by_id"}
+    sums: dict[str, dict] = {dimension: {} for dimension in keys}
+    total = dict.fromkeys(FIGURES, 0)
+    chart: dict[tuple[str, str], int] = {}
+    for grain in grains:
+        for dimension, column in keys.items():
+            value = grain[column]
+            # Rows sort by label (then id, for two projects of the same name); months by date.
+            key = value if column == "month" else (names[column][value], value)
+            figures = sums[dimension].setdefault(key, dict.fromkeys(FIGURES, 0))
+            for name in FIGURES:
+                figures[name] += grain[name]
+        for name in FIGURES:
+            total[name] += grain[name]
+        cell = (grain["month"].strftime("%Y-%m"), names["video_model_id"][grain["video_model_id"]])
+        chart[cell] = chart.get(cell, 0) + grain["captured"]
+    by = {
+        dimension: [_row(key if isinstance(key, date) else key[0], groups[key]) for key in sorted(groups)]
+        for dimension, groups in sums.items()
+    }
+    months = sorted({month for month, _ in chart})
+    series = [
+        (model, [chart.get((month, model), 0) for month in months])
+        for model in sorted({model for _, model in chart})
+    ]
+    return UsageReport(
+        filters=filters,
+        by=by,
+        total=_row("Total", total),
+        months=months,
+        series=series,
+        project_ids=frozenset(g["project_id"] for g in grains),
+    )
+
+
+def _names(objects, field: str, ids: set) -> dict:
+    return dict(objects.filter(id__in=ids).values_list("id", field)) if ids else {}
+
+
+def usage_by(team: Team, filters: ReportFilters, dimension: str) -> list[UsageRow]:
+    """Usage grouped by month, project, model or member."""
+    return usage_report(team, filters).by[dimension]
 
 
 def usage_total(team: Team, filters: ReportFilters) -> UsageRow:
-    return _row("Total", report_jobs(team, filters).aggregate(**_usage_aggregates()))
+    return usage_report(team, filters).total
 
 
 def _row(group, r: dict) -> UsageRow:
@@ -141,22 +223,8 @@ def usage_by_month_and_model(
     team: Team, filters: ReportFilters
 ) -> tuple[list[str], list[tuple[str, list[int]]]]:
     """Credits captured per month, stacked by model: the chart's categories and series."""
-    captured = Coalesce(F("hold__captured"), 0) - Coalesce(F("hold__refunded"), 0)
-    rows = (
-        report_jobs(team, filters)
-        .annotate(month=TruncMonth("finished_at"))
-        .values("month", "video_model__name")
-        .annotate(credits=Coalesce(Sum(captured), 0))
-        .order_by("month", "video_model__name")
-    )
-    months = sorted({r["month"].strftime("%Y-%m") for r in rows if r["month"]})
-    by_model: dict[str, list[int]] = {}
-    for r in rows:
-        if r["month"] is None:
-            continue
-        values = by_model.setdefault(r["video_model__name"], [0] * len(months))
-        values[months.index(r["month"].strftime("%Y-%m"))] += r["credits"]
-    return months, sorted(by_model.items())
+    report = usage_report(team, filters)
+    return report.months, report.series
 
 
 @dataclass(frozen=True)
@@ -193,39 +261,64 @@ COST_COLUMNS = [
 ]  # fmt: skip
 
 
-def cost_report(team: Team, *, project_id: int | None = None) -> list[CostRow]:
+def cost_report(
+    team: Team,
+    *,
+    project_id: int | None = None,
+    filters: ReportFilters | None = None,
+    usage: UsageReport | None = None,
+) -> list[CostRow]:
     """Every approved project's budget against actual, committed and the expected cost of what is left.
 
-    Estimate to complete: per scene, the expected credits of the keepers still missing, net of the takes
-    already queued or running: ceil(max(0, missing / p − active) × credits per take).
+    With `filters`, the projects of their period: those still open, and those with takes finished in the
+    period (a project's figures are always to date); the page's `usage` of the same period, when it counts
+    every take, already knows those. Estimate to complete: per scene, the expected credits of the keepers
+    still missing, net of the takes already queued or running:
+    ceil(max(0, missing / p − active) × credits per take).
     """
-    projects = team.projects.exclude(original_budget=None).order_by("name")
+    projects = team.projects.exclude(original_budget=None).order_by("name", "id")
     if project_id:
         projects = projects.filter(id=project_id)
+    if filters is not None:
+        period = ReportFilters(date_from=filters.date_from, date_to=filters.date_to)
+        if usage is not None and usage.covers_the_whole_period and usage.filters == filters:
+            worked_on = usage.project_ids
+        else:
+            worked_on = report_jobs(team, period).order_by().values("project_id")
+        closed = [Project.Status.DELIVERED, Project.Status.ARCHIVED]
+        projects = projects.filter(~Q(status__in=closed) | Q(id__in=worked_on))
     projects = list(projects)
-    money = {
-        r["project_id"]: r
+    # One pass over the projects' jobs, grouped by scene (driven by the jobs, so PostgreSQL can split the
+    # scan between workers), then the scenes' own figures: deleted scenes' takes cost what they cost, and
+    # only the live scenes still need anything.
+    active = Q(state__in=Job.ACTIVE_STATES)
+    jobs = {
+        r["scene_id"]: r
         for r in Job.objects.filter(project__in=projects)
-        .values("project_id")
+        .values("scene_id")
         .annotate(
+            keepers=Count("id", filter=Q(verdict=Job.Verdict.KEEPER)),
+            active=Count("id", filter=active),
             actual=Coalesce(Sum(Coalesce(F("hold__captured"), 0) - Coalesce(F("hold__refunded"), 0)), 0),
-            committed=Coalesce(Sum("credits", filter=Q(state__in=Job.ACTIVE_STATES)), 0),
+            committed=Coalesce(Sum("credits", filter=active), 0),
         )
+        .order_by()
     }
-    scenes = (
-        Scene.objects.filter(project__in=projects, deleted_at__isnull=True)
-        .annotate(
-            keepers=Count("jobs", filter=Q(jobs__verdict=Job.Verdict.KEEPER)),
-            active=Count("jobs", filter=Q(jobs__state__in=Job.ACTIVE_STATES)),
-        )
-        .values("project_id", "variants", "success_rate", "credits_per_take", "keepers", "active")
+    scenes = Scene.objects.filter(project__in=projects).values(
+        "id", "project_id", "variants", "success_rate", "credits_per_take", "deleted_at"
     )
+    none = {"keepers": 0, "active": 0, "actual": 0, "committed": 0}
+    money: dict[int, dict] = {}
     to_complete: dict[int, int] = {}
     for s in scenes:
-        missing = max(s["variants"] - s["keepers"], 0)
-        if not missing or not s["success_rate"]:
+        figures = jobs.get(s["id"], none)
+        m = money.setdefault(s["project_id"], {"actual": 0, "committed": 0})
+        m["actual"] += figures["actual"]
+        m["committed"] += figures["committed"]
+        missing = max(s["variants"] - figures["keepers"], 0)
+        if s["deleted_at"] is not None or not missing or not s["success_rate"]:
             continue
-        takes_left = max(missing / float(s["success_rate"]) - s["active"], 0)
+        takes_left = max(missing / float(s["success_rate"]) - figures["active"], 0)
         to_complete[s["project_id"]] = to_complete.get(s["project_id"], 0) + math.ceil(
             takes_left * s["credits_per_take"]
         )

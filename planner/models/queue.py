@@ -65,6 +65,8 @@ class Job(models.Model):
             models.Index(fields=["team", "state", "queued_at"], name="planner_job_team_line"),
             models.Index(fields=["team", "verdict", "video_model"], name="planner_job_verdicts"),
             models.Index(fields=["state", "lease_expires_at"], name="planner_job_leases"),
+            # The reports: a team's takes finished in a period.
+            models.Index(fields=["team", "finished_at"], name="planner_job_team_finished"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["scene", "take_number"], name="one_take_number_per_scene"),

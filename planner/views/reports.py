@@ -2,6 +2,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
@@ -17,9 +18,8 @@ from planner.reports import (
     DIMENSIONS,
     USAGE_COLUMNS,
     cost_report,
-    usage_by,
-    usage_by_month_and_model,
-    usage_total,
+    report_snapshot,
+    usage_report,
 )
 
 
@@ -42,20 +42,23 @@ def _filters_form(request: HttpRequest) -> ReportFiltersForm:
 def reports_page(request: HttpRequest) -> HttpResponse:
     form = _filters_form(request)
     filters = form.filters()
-    months, series = usage_by_month_and_model(request.team, filters)
+    with report_snapshot():
+        usage = usage_report(request.team, filters)
+        costs = cost_report(request.team, project_id=filters.project_id, filters=filters, usage=usage)
+    months, series = usage.months, usage.series
     query = request.GET.urlencode()
     context = {
         "form": form,
         "filters": filters,
         "usage_columns": USAGE_COLUMNS,
-        "usage": [(label, usage_by(request.team, filters, key)) for key, (label, _) in DIMENSIONS.items()],
-        "total": usage_total(request.team, filters),
+        "usage": [(label, usage.by[key]) for key, label in DIMENSIONS.items()],
+        "total": usage.total,
         "chart": stacked_bars(months, series, title="Credits captured per month, by model")
         if months
         else None,
         "chart_rows": chart_table(months, series),
         "chart_models": [name for name, _ in series],
-        "costs": cost_report(request.team, project_id=filters.project_id),
+        "costs": costs,
         "cost_columns": COST_COLUMNS,
         "runway": runway(request.team),
         "query": query,
@@ -72,9 +75,10 @@ def _usage_table(request: HttpRequest):
     dimension = request.GET.get("by", "month")
     if dimension not in DIMENSIONS:
         dimension = "month"
-    label, _ = DIMENSIONS[dimension]
-    rows = [row.cells() for row in usage_by(request.team, filters, dimension)]
-    rows.append(usage_total(request.team, filters).cells())
+    label = DIMENSIONS[dimension]
+    usage = usage_report(request.team, filters)
+    rows = [row.cells() for row in usage.by[dimension]]
+    rows.append(usage.total.cells())
     name = f"{slugify(request.team.name)}-usage-by-{dimension}-{filters.date_from}-{filters.date_to}"
     return [label.lower(), *USAGE_COLUMNS], rows, name
 
@@ -90,12 +94,13 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
 @team_view("reports.export")
 def usage_xlsx(request: HttpRequest) -> HttpResponse:
     columns, rows, name = _usage_table(request)
-    return xlsx_response(columns, rows, f"{name}.xlsx")
+    csv_url = reverse("planner:usage-csv", args=[request.team.slug]) + f"?{request.GET.urlencode()}"
+    return xlsx_response(columns, rows, f"{name}.xlsx", csv_url=request.build_absolute_uri(csv_url))
 
 
 @require_GET
 @team_view("reports.export")
 def costs_csv(request: HttpRequest) -> HttpResponse:
     filters = _filters_form(request).filters()
-    rows = [row.cells() for row in cost_report(request.team, project_id=filters.project_id)]
+    rows = [row.cells() for row in cost_report(request.team, project_id=filters.project_id, filters=filters)]
     return csv_response(COST_COLUMNS, rows, f"{slugify(request.team.name)}-cost-report.csv")

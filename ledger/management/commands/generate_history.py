@@ -1,8 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from ledger.history import HistoryRefused, generate_history
-from ledger.signals import history_generated
 
 
 class Command(BaseCommand):
@@ -27,14 +25,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            with transaction.atomic():
-                result = generate_history(
-                    entries=options["entries"],
-                    team_slugs=options["team_slugs"] or ["archive-films"],
-                    seed=options["seed"],
-                    days=options["days"],
-                )
-                history_generated.send(sender=self.__class__, result=result, options=options)
+            # The listeners of ledger.signals (the planner's projects and jobs) write in the same transaction.
+            result = generate_history(
+                entries=options["entries"],
+                team_slugs=options["team_slugs"] or ["archive-films"],
+                seed=options["seed"],
+                days=options["days"],
+                options=options,
+            )
         except HistoryRefused as refused:
             raise CommandError(refused.message) from None
         self.stdout.write(result.summary())
