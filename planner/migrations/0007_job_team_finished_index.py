@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0002_team_low_balance_threshold'),
         ('ledger', '0003_transaction_team_created_index'),
-        ('planner', '0005_project_approved_figures'),
+        ('planner', '0006_budget_lines_protected_from_deletion'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
