@@ -111,7 +111,7 @@ def _scene_response(request, change, ctx, *, status=200) -> HttpResponse:
         "scene": change.scene,
         "errors": change.errors,
         "model_changed": change.model_changed,
-        "error_fields": SCENE_FIELDS_WITH_ERRORS,
+        "error_slots": [(name, change.errors.get(name, "")) for name in SCENE_FIELDS_WITH_ERRORS],
     }
     return render(request, "planner/project_detail.html#scene-oob", context, status=status)
 
