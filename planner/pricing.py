@@ -5,14 +5,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
 from keter.accounts.models import Plan, Team
 from planner import costing
 from planner.catalog import Catalog, CatalogEntry, plan_check
-from planner.models import PriceVersion, Scene, VideoModel
-from planner.queue_selectors import learned_rates
+from planner.models import Job, PriceVersion, Scene, VideoModel
+from planner.queue_selectors import LEARNED_RATE_MIN_TAKES, LearnedRate, learned_rates
 
 CONFIDENCE = 0.9  # the planned (P90) figure a budget should cover
 
@@ -44,8 +45,8 @@ def pricing_context(team: Team, *, day: dt.date | None = None) -> PricingContext
     return _context(team, Catalog.load(day), day)
 
 
-def _context(team: Team, catalog: Catalog, day: dt.date) -> PricingContext:
-    learned = learned_rates(team)
+def _context(team: Team, catalog: Catalog, day: dt.date, learned=None) -> PricingContext:
+    learned = learned_rates(team) if learned is None else learned
     return PricingContext(
         catalog=catalog,
         plan=team.plan,
@@ -57,8 +58,9 @@ def _context(team: Team, catalog: Catalog, day: dt.date) -> PricingContext:
 
 def scene_pricing_context(team: Team, *, scene: Scene, data: Mapping[str, str]) -> PricingContext:
     """A context for re-pricing one edited scene: the catalog holds only the scene's model and the model
-    posted, if any, each with the price in effect today (as in Catalog.load). It is the request behind every
-    keystroke in the editor, and the whole catalog costs two queries and a spec per model."""
+    posted, if any, each with the price in effect today (as in Catalog.load), and the team's learned rates
+    of just those models. It is the request behind every keystroke in the editor, and the whole catalog
+    costs two queries and a spec per model."""
     day = timezone.localdate()
     models = Q(video_model_id=scene.video_model_id)
     # Stripped as the scene form strips it, so the model the form asks for is the one loaded.
@@ -76,7 +78,27 @@ def scene_pricing_context(team: Team, *, scene: Scene, data: Mapping[str, str]) 
             entries[model.slug] = CatalogEntry(
                 model=model, spec=model.spec(), rule=price.price_rule(), price_from=price.effective_from
             )
-    return _context(team, Catalog(entries, day), day)
+    catalog = Catalog(entries, day)
+    return _context(team, catalog, day, _learned_rates(team, list(catalog.by_id())))
+
+
+def _learned_rates(team: Team, model_ids: list[int]) -> dict[int, LearnedRate]:
+    """learned_rates() for these models only, as one plain statement: every keystroke in the editor asks
+    for it, and through the ORM the grouped count cost more to build than to run."""
+    if not model_ids:
+        return {}
+    column = {f.name: connection.ops.quote_name(f.column) for f in Job._meta.concrete_fields}
+    sql = (
+        f"SELECT {column['video_model']}, COUNT(*), SUM(CASE WHEN {column['verdict']} = %s THEN 1 ELSE 0 END)"
+        f" FROM {Job._meta.db_table} WHERE {column['team']} = %s AND {column['verdict']} IN (%s, %s)"
+        f" AND {column['video_model']} IN ({', '.join(['%s'] * len(model_ids))})"
+        f" GROUP BY {column['video_model']} HAVING COUNT(*) >= %s"
+    )
+    keeper, rejected = Job.Verdict.KEEPER.value, Job.Verdict.REJECTED.value
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [keeper, team.id, keeper, rejected, *model_ids, LEARNED_RATE_MIN_TAKES])
+        rows = cursor.fetchall()
+    return {model_id: LearnedRate(int(keepers), judged) for model_id, judged, keepers in rows}
 
 
 def take_params(scene: Scene) -> costing.TakeParams:

@@ -6,9 +6,12 @@ from django.urls import reverse
 from keter.accounts.roles import Role
 from planner.models import Project, Scene, VideoModel
 from planner.pricing import pricing_context
+from planner.queue_selectors import LEARNED_RATE_MIN_TAKES
 from planner.selectors import project_totals
 from planner.services.projects import project_create
+from planner.services.queue import queue_dispatch, queue_launch_scene
 from planner.services.scenes import scene_add, scene_delete, scene_update
+from planner.services.takes import take_judge
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -96,3 +99,44 @@ def test_an_edit_of_one_field_keeps_what_another_producer_just_saved_in_another(
     scene_update(scene=mine, data={"seconds": "10"}, ctx=pricing_context(demo))
     scene.refresh_from_db()
     assert (scene.title, scene.seconds) == ("Harbour at dawn", 10)
+
+
+@pytest.fixture
+def judged(project, make_scene, approve, member, demo, finish):
+    """judged(keepers, of=n) -> a 4 s Sora scene wanting 2 keepers, after n of its takes were judged."""
+
+    def make(keepers: int, *, of: int):
+        scene = make_scene(model="sora-2", seconds=4, variants=2, planned_takes_override=4)
+        approve(project, credits=3000)
+        for job in queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=of).jobs:
+            queue_dispatch(team_id=demo.id)
+            finish(job)
+            verdict = "keeper" if job.take_number <= keepers else "rejected"
+            take_judge(job=job, by=member(Role.PRODUCER), verdict=verdict)
+        return scene
+
+    return make
+
+
+def test_an_edit_prices_the_scene_at_the_rate_the_team_learned_for_its_model(producer_client, judged):
+    scene = judged(4, of=LEARNED_RATE_MIN_TAKES)
+    response = edit(producer_client, scene, planned_takes_override="")
+    assert "learned 40% from 10 takes" in response.content.decode()
+    scene.refresh_from_db()
+    assert (float(scene.success_rate), round(scene.expected_takes, 1)) == (0.4, 5.0)
+
+
+def test_an_edit_keeps_the_catalog_rate_until_enough_takes_are_judged(producer_client, judged):
+    scene = judged(4, of=LEARNED_RATE_MIN_TAKES - 1)
+    response = edit(producer_client, scene, planned_takes_override="")
+    assert "catalog est. 35%" in response.content.decode()
+    scene.refresh_from_db()
+    assert float(scene.success_rate) == 0.35
+
+
+def test_a_model_change_prices_the_scene_at_the_new_models_rate(producer_client, judged):
+    scene = judged(4, of=LEARNED_RATE_MIN_TAKES)
+    response = edit(producer_client, scene, model="kling-2-6")
+    assert "learned" not in response.content.decode()
+    response = edit(producer_client, scene, model="sora-2", seconds="4")
+    assert "learned 40% from 10 takes" in response.content.decode()
