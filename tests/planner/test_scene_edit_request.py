@@ -140,3 +140,18 @@ def test_a_model_change_prices_the_scene_at_the_new_models_rate(producer_client,
     assert "learned" not in response.content.decode()
     response = edit(producer_client, scene, model="sora-2", seconds="4")
     assert "learned 40% from 10 takes" in response.content.decode()
+
+
+@pytest.mark.parametrize("ids", [(1, 2**63), (2**63, 1), (2**70, 2**70)])
+def test_an_id_too_large_for_any_row_is_a_404(producer_client, member, ids):
+    project_id, scene_id = ids
+    url = reverse("planner:scene-update", args=["northwind", project_id, scene_id])
+    assert producer_client.post(url, {"seconds": "5"}, **HTMX).status_code == 404
+
+
+def test_a_scene_of_another_project_of_the_team_is_a_404(producer_client, member):
+    scene, other = make_project(member, 1).scenes.get(), make_project(member, 1)
+    url = reverse("planner:scene-update", args=["northwind", other.id, scene.id])
+    assert producer_client.post(url, {"seconds": "10"}, **HTMX).status_code == 404
+    scene.refresh_from_db()
+    assert scene.seconds == 5
