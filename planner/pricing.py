@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 
 from keter.accounts.models import Plan, Team
-from planner import costing
+from planner import costing, sql
 from planner.catalog import Catalog, CatalogEntry, plan_check
 from planner.models import Job, PriceVersion, Scene, VideoModel
 from planner.queue_selectors import LEARNED_RATE_MIN_TAKES, LearnedRate, learned_rates
@@ -59,46 +58,55 @@ def _context(team: Team, catalog: Catalog, day: dt.date, learned=None) -> Pricin
 def scene_pricing_context(team: Team, *, scene: Scene, data: Mapping[str, str]) -> PricingContext:
     """A context for re-pricing one edited scene: the catalog holds only the scene's model and the model
     posted, if any, each with the price in effect today (as in Catalog.load), and the team's learned rates
-    of just those models. It is the request behind every keystroke in the editor, and the whole catalog
-    costs two queries and a spec per model."""
+    of just those models. It is the request behind every keystroke in the editor (the whole catalog costs
+    two queries and a spec per model), so it is one plain statement (planner/sql.py)."""
     day = timezone.localdate()
-    models = Q(video_model_id=scene.video_model_id)
     # Stripped as the scene form strips it, so the model the form asks for is the one loaded.
-    if posted := str(data.get("model", "")).strip():
-        models |= Q(video_model__slug=posted)
-    prices = (
-        PriceVersion.objects.filter(models, effective_from__lte=day)
-        .select_related("video_model")
-        .order_by("-effective_from")
-    )
+    posted = str(data.get("model", "")).strip()
+    # A NUL names no model (and PostgreSQL refuses it in a query): the form says so.
+    slug = posted if posted and "\x00" not in posted else None
     entries: dict[str, CatalogEntry] = {}
-    for price in prices:  # newest first: the first version of a model is the one in effect
-        model = price.video_model
-        if model.slug not in entries:
-            entries[model.slug] = CatalogEntry(
-                model=model, spec=model.spec(), rule=price.price_rule(), price_from=price.effective_from
-            )
-    catalog = Catalog(entries, day)
-    return _context(team, catalog, day, _learned_rates(team, list(catalog.by_id())))
+    learned: dict[int, LearnedRate] = {}
+    for price, model, judged, keepers in _prices(
+        team=team, model_id=scene.video_model_id, slug=slug, day=day
+    ):
+        if model.slug in entries:  # newest first: the first version of a model is the one in effect
+            continue
+        entries[model.slug] = CatalogEntry(
+            model=model, spec=model.spec(), rule=price.price_rule(), price_from=price.effective_from
+        )
+        # As learned_rates() has it: the team's own rate once enough of its takes were judged.
+        if judged >= LEARNED_RATE_MIN_TAKES:
+            learned[model.id] = LearnedRate(keepers, judged)
+    return _context(team, Catalog(entries, day), day, learned)
 
 
-def _learned_rates(team: Team, model_ids: list[int]) -> dict[int, LearnedRate]:
-    """learned_rates() for these models only, as one plain statement: every keystroke in the editor asks
-    for it, and through the ORM the grouped count cost more to build than to run."""
-    if not model_ids:
-        return {}
-    column = {f.name: connection.ops.quote_name(f.column) for f in Job._meta.concrete_fields}
-    sql = (
-        f"SELECT {column['video_model']}, COUNT(*), SUM(CASE WHEN {column['verdict']} = %s THEN 1 ELSE 0 END)"
-        f" FROM {Job._meta.db_table} WHERE {column['team']} = %s AND {column['verdict']} IN (%s, %s)"
-        f" AND {column['video_model']} IN ({', '.join(['%s'] * len(model_ids))})"
-        f" GROUP BY {column['video_model']} HAVING COUNT(*) >= %s"
+def _prices(*, team: Team, model_id: int, slug: str | None, day: dt.date) -> list[tuple]:
+    """(price, model, judged takes, keepers) for every price version in effect by `day` of the model with
+    this id or slug, newest first; the takes are the team's with that model, counted as learned_rates()."""
+    price, model, job = PriceVersion._meta.db_table, VideoModel._meta.db_table, Job._meta.db_table
+    takes = f"SELECT COUNT(*) FROM {job} WHERE {job}.team_id = %s AND {job}.video_model_id = {model}.id"
+    statement = (
+        f"SELECT {sql.columns(PriceVersion)}, {sql.columns(VideoModel)},"
+        f" ({takes} AND {job}.verdict IN (%s, %s)), ({takes} AND {job}.verdict = %s)"
+        f" FROM {price} JOIN {model} ON {model}.id = {price}.video_model_id"
+        f" WHERE {price}.effective_from <= %s AND ({model}.id = %s OR {model}.slug = %s)"
+        f" ORDER BY {price}.effective_from DESC"
     )
     keeper, rejected = Job.Verdict.KEEPER.value, Job.Verdict.REJECTED.value
+    day_value = connection.ops.adapt_datefield_value(day)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [keeper, team.id, keeper, rejected, *model_ids, LEARNED_RATE_MIN_TAKES])
+        cursor.execute(statement, [team.id, keeper, rejected, team.id, keeper, day_value, model_id, slug])
         rows = cursor.fetchall()
-    return {model_id: LearnedRate(int(keepers), judged) for model_id, judged, keepers in rows}
+    model_from, model_to = sql.width(PriceVersion), sql.width(PriceVersion) + sql.width(VideoModel)
+    return [
+        (
+            sql.as_model(PriceVersion, row[:model_from]),
+            sql.as_model(VideoModel, row[model_from:model_to]),
+            *row[model_to:],
+        )
+        for row in rows
+    ]
 
 
 def take_params(scene: Scene) -> costing.TakeParams:

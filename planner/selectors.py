@@ -4,11 +4,11 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.db import connection
-from django.db.models import Count, Model, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from keter.accounts.models import Team
-from planner import costing
+from planner import costing, sql
 from planner.models import Project, Scene
 
 LIVE = Q(deleted_at__isnull=True)
@@ -122,66 +122,25 @@ def projects_with_totals(team: Team, *, status: str = "") -> list[tuple[Project,
     ]
 
 
-# The largest id a primary key (bigint) can hold: the ORM answers "no such row" past it, so these do too.
-MAX_ID = 2**63 - 1
-
-
 def team_scene(*, team: Team, project_id: int, scene_id: int) -> Scene | None:
-    """The scene with its project, if both are the team's: one plain statement, because every keystroke
-    in the scene editor starts here and the ORM took longer to build this join than the database to run it.
-    """
-    if not (0 < project_id <= MAX_ID and 0 < scene_id <= MAX_ID):
+    """The scene with its project, if both are the team's: one plain statement (planner/sql.py), because
+    every keystroke in the scene editor starts here."""
+    if not (0 < project_id <= sql.MAX_ID and 0 < scene_id <= sql.MAX_ID):
         return None
     scene_table, project_table = Scene._meta.db_table, Project._meta.db_table
-    sql = (
-        f"SELECT {_columns(Scene)}, {_columns(Project)} FROM {scene_table}"
+    statement = (
+        f"SELECT {sql.columns(Scene)}, {sql.columns(Project)} FROM {scene_table}"
         f" JOIN {project_table} ON {project_table}.id = {scene_table}.project_id"
         f" WHERE {scene_table}.id = %s AND {scene_table}.project_id = %s AND {project_table}.team_id = %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [scene_id, project_id, team.id])
+        cursor.execute(statement, [scene_id, project_id, team.id])
         row = cursor.fetchone()
     if row is None:
         return None
-    split = len(Scene._meta.concrete_fields)
-    scene = as_model(Scene, row[:split])
-    scene.project = as_model(Project, row[split:])
+    scene = sql.as_model(Scene, row[: sql.width(Scene)])
+    scene.project = sql.as_model(Project, row[sql.width(Scene) :])
     return scene
-
-
-@cache
-def _columns(model: type[Model]) -> str:
-    table, quote = model._meta.db_table, connection.ops.quote_name
-    return ", ".join(f"{table}.{quote(field.column)}" for field in model._meta.concrete_fields)
-
-
-def as_model(model: type[Model], values) -> Model:
-    """A row of `_columns(model)` as the model instance the ORM would have loaded."""
-    attnames, converters = _converters(model)
-    pairs = zip(converters, values, strict=True)
-    row = [value if convert is None else convert(value) for convert, value in pairs]
-    return model.from_db(connection.alias, attnames, row)
-
-
-@cache
-def _converters(model: type[Model]) -> tuple[list[str], list]:
-    """Per field: its attribute name, and what turns the database's value into the field's (None: nothing)."""
-    attnames, converters = [], []
-    for field in model._meta.concrete_fields:
-        column = field.get_col(model._meta.db_table)
-        steps = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
-        attnames.append(field.attname)
-        converters.append(_converter(steps, column) if steps else None)
-    return attnames, converters
-
-
-def _converter(steps: list, column):
-    def convert(value):
-        for step in steps:
-            value = step(value, column, connection)
-        return value
-
-    return convert
 
 
 def editor_scenes(project: Project) -> QuerySet:

@@ -1,10 +1,13 @@
 """The scene-edit request (planner:scene-update) as htmx sends it: what it saves and answers, and its cost."""
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from keter.accounts.roles import Role
-from planner.models import Project, Scene, VideoModel
+from planner.models import PriceVersion, Project, Scene, VideoModel
 from planner.pricing import pricing_context
 from planner.queue_selectors import LEARNED_RATE_MIN_TAKES
 from planner.selectors import project_totals
@@ -78,9 +81,9 @@ def test_the_totals_of_a_project_without_scenes_are_zero(member, catalog):
     assert (totals.scenes, totals.invalid_scenes, totals.planned_credits, totals.total_credits) == (0,) * 4
 
 
-# Session, user, membership, scene with its project, its models, learned rates, the update (of the changed
-# columns, one statement: no transaction), totals.
-SCENE_EDIT_QUERIES = 8
+# Session, user, membership, scene with its project, its models with their prices and the team's judged
+# takes, the update (of the changed columns, one statement: no transaction), totals.
+SCENE_EDIT_QUERIES = 7
 
 
 def test_it_runs_as_many_queries_for_300_scenes_as_for_3(producer_client, member, django_assert_num_queries):
@@ -155,3 +158,15 @@ def test_a_scene_of_another_project_of_the_team_is_a_404(producer_client, member
     assert producer_client.post(url, {"seconds": "10"}, **HTMX).status_code == 404
     scene.refresh_from_db()
     assert scene.seconds == 5
+
+
+def test_an_edit_prices_the_scene_at_the_price_in_effect_today(producer_client, member):
+    scene = make_project(member, 1).scenes.get()
+    turbo, today = VideoModel.objects.get(slug="runway-gen4-turbo"), timezone.localdate()
+    PriceVersion.objects.create(video_model=turbo, effective_from=today, rule={"per_second": {"720p": 7}})
+    PriceVersion.objects.create(
+        video_model=turbo, effective_from=today + dt.timedelta(days=1), rule={"per_second": {"720p": 9}}
+    )
+    edit(producer_client, scene, seconds="10")
+    scene.refresh_from_db()
+    assert scene.credits_per_take == 70

@@ -1,0 +1,55 @@
+"""Plain statements for the scene editor's hot path.
+
+Every keystroke in the editor is a request; through the ORM, its few small queries cost more to build
+than to run. The statements that request makes are written out here and in the selectors, from the
+models' metadata (table and column names), and their rows become model instances through the fields'
+own converters, so what the rest of the code gets is what the ORM would have loaded. The ledger's hot
+path does the same (ledger/services/_sql.py).
+"""
+
+from functools import cache
+
+from django.db import connection
+from django.db.models import Model
+
+# The largest id a primary key (bigint) can hold: the ORM answers "no such row" past it, and so must we.
+MAX_ID = 2**63 - 1
+
+
+@cache
+def columns(model: type[Model]) -> str:
+    """The model's columns, qualified by its table, in field order: what `as_model` reads back."""
+    table, quote = model._meta.db_table, connection.ops.quote_name
+    return ", ".join(f"{table}.{quote(field.column)}" for field in model._meta.concrete_fields)
+
+
+def width(model: type[Model]) -> int:
+    return len(model._meta.concrete_fields)
+
+
+def as_model(model: type[Model], values) -> Model:
+    """A row of `columns(model)` as the model instance the ORM would have loaded."""
+    attnames, converters = _converters(model)
+    pairs = zip(converters, values, strict=True)
+    return model.from_db(connection.alias, attnames, [v if c is None else c(v) for c, v in pairs])
+
+
+@cache
+def _converters(model: type[Model]) -> tuple[list[str], list]:
+    """Per field: its attribute name, and what turns the database's value into the field's (None: nothing)."""
+    attnames, converters = [], []
+    for field in model._meta.concrete_fields:
+        column = field.get_col(model._meta.db_table)
+        steps = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
+        attnames.append(field.attname)
+        converters.append(_chain(steps, column) if steps else None)
+    return attnames, converters
+
+
+def _chain(steps: list, column):
+    def convert(value):
+        for step in steps:
+            value = step(value, column, connection)
+        return value
+
+    return convert
