@@ -8,6 +8,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from keter.errors import DomainError
+from planner import sql
 from planner.forms import AUDIO_VALUES, SceneForm
 from planner.models import Project, Scene
 from planner.pricing import ESTIMATE_FIELDS, PricingContext, price_scene
@@ -100,8 +101,8 @@ def scene_update(*, scene: Scene, data: Mapping[str, str], ctx: PricingContext) 
     model): the scene is then invalid, with the engine's message. Text that does not even parse is kept in
     `invalid_input`, so nothing typed is lost, not even across a reload.
 
-    Only the columns that changed are written, in one UPDATE (so no transaction is needed): this runs on
-    every keystroke in the editor.
+    Only the columns that changed are written, in one plain UPDATE (so no transaction is needed): this
+    runs on every keystroke in the editor (planner/sql.py).
     """
     before = _stored_values(scene)
     values, errors, raw = _clean(data, ctx)
@@ -112,7 +113,7 @@ def scene_update(*, scene: Scene, data: Mapping[str, str], ctx: PricingContext) 
         errors[scene.estimate_error_field or "model"] = scene.estimate_error
     changed = [name for name, value in _stored_values(scene).items() if before[name] != value]
     if changed:
-        scene.save(update_fields=changed)
+        sql.update(scene, changed)
     return SceneChange(scene=scene, errors=errors, model_changed=model_changed)
 
 
