@@ -44,7 +44,9 @@ def pricing_context(team: Team, *, day: dt.date | None = None) -> PricingContext
     return _context(team, Catalog.load(day), day)
 
 
-def _context(team: Team, catalog: Catalog, day: dt.date, learned=None) -> PricingContext:
+def _context(
+    team: Team, catalog: Catalog, day: dt.date, learned: dict[int, LearnedRate] | None = None
+) -> PricingContext:
     learned = learned_rates(team) if learned is None else learned
     return PricingContext(
         catalog=catalog,

@@ -1,10 +1,10 @@
 """Plain statements for the scene editor's hot path.
 
 Every keystroke in the editor is a request; through the ORM, its few small queries cost more to build
-than to run. The statements that request makes are written out here and in the selectors, from the
-models' metadata (table and column names), and their rows become model instances through the fields'
-own converters, so what the rest of the code gets is what the ORM would have loaded. The ledger's hot
-path does the same (ledger/services/_sql.py).
+than to run. The statements that request makes are written out (in the selectors, the pricing context
+and the scene service) with the tables and column lists taken from the models' metadata, and their rows
+become model instances through the fields' own converters, so what the rest of the code gets is what
+the ORM would have loaded. The ledger's hot path does the same (ledger/services/_sql.py).
 """
 
 from functools import cache
