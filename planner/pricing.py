@@ -11,7 +11,7 @@ from django.utils import timezone
 from keter.accounts.models import Plan, Team
 from planner import costing, sql
 from planner.catalog import Catalog, CatalogEntry, plan_check
-from planner.models import Job, PriceVersion, Scene, VideoModel
+from planner.models import Job, PriceVersion, Project, Scene, VideoModel
 from planner.queue_selectors import LEARNED_RATE_MIN_TAKES, LearnedRate, learned_rates
 
 CONFIDENCE = 0.9  # the planned (P90) figure a budget should cover
@@ -57,22 +57,32 @@ def _context(
     )
 
 
-def scene_pricing_context(team: Team, *, scene: Scene, data: Mapping[str, str]) -> PricingContext:
-    """A context for re-pricing one edited scene: the catalog holds only the scene's model and the model
-    posted, if any, each with the price in effect today (as in Catalog.load), and the team's learned rates
-    of just those models. It is the request behind every keystroke in the editor (the whole catalog costs
-    two queries and a spec per model), so it is one plain statement (planner/sql.py)."""
+def scene_pricing_context(
+    team: Team, *, project_id: int, scene_id: int, data: Mapping[str, str]
+) -> tuple[Scene, PricingContext] | None:
+    """The scene being edited (with its project), if both are the team's, and a context for re-pricing it:
+    the catalog holds only the scene's model and the model posted, if any, each with the price in effect
+    today (as in Catalog.load), and the team's learned rates of just those models.
+
+    It is the request behind every keystroke in the editor (the whole catalog costs two queries and a
+    spec per model), so all of it is one plain statement (planner/sql.py)."""
+    if not (0 < project_id <= sql.MAX_ID and 0 < scene_id <= sql.MAX_ID):
+        return None
     day = timezone.localdate()
     # Stripped as the scene form strips it, so the model the form asks for is the one loaded.
     posted = str(data.get("model", "")).strip()
     # A NUL names no model (and PostgreSQL refuses it in a query): the form says so.
     slug = posted if posted and "\x00" not in posted else None
+    rows = _scene_and_prices(team=team, project_id=project_id, scene_id=scene_id, slug=slug, day=day)
+    if not rows:
+        return None
+    scene, project, *_ = rows[0]
+    scene.project = project
     entries: dict[str, CatalogEntry] = {}
     learned: dict[int, LearnedRate] = {}
-    for price, model, judged, keepers in _prices(
-        team=team, model_id=scene.video_model_id, slug=slug, day=day
-    ):
-        if model.slug in entries:  # newest first: the first version of a model is the one in effect
+    for _, _, price, model, judged, keepers in rows:
+        # Newest first: the first version of a model is the one in effect; a model without one is left out.
+        if price is None or model.slug in entries:
             continue
         entries[model.slug] = CatalogEntry(
             model=model, spec=model.spec(), rule=price.price_rule(), price_from=price.effective_from
@@ -80,35 +90,32 @@ def scene_pricing_context(team: Team, *, scene: Scene, data: Mapping[str, str]) 
         # As learned_rates() has it: the team's own rate once enough of its takes were judged.
         if judged >= LEARNED_RATE_MIN_TAKES:
             learned[model.id] = LearnedRate(keepers, judged)
-    return _context(team, Catalog(entries, day), day, learned)
+    return scene, _context(team, Catalog(entries, day), day, learned)
 
 
-def _prices(*, team: Team, model_id: int, slug: str | None, day: dt.date) -> list[tuple]:
-    """(price, model, judged takes, keepers) for every price version in effect by `day` of the model with
-    this id or slug, newest first; the takes are the team's with that model, counted as learned_rates()."""
+def _scene_and_prices(*, team: Team, project_id: int, scene_id: int, slug: str | None, day: dt.date) -> list:
+    """(scene, project, price, model, judged takes, keepers): a row for every price version in effect by
+    `day` of the scene's model and of the model called `slug`, newest first (a row with no price when
+    there is none); the takes are the team's with that model, counted as learned_rates()."""
+    scene, project = Scene._meta.db_table, Project._meta.db_table
     price, model, job = PriceVersion._meta.db_table, VideoModel._meta.db_table, Job._meta.db_table
     takes = f"SELECT COUNT(*) FROM {job} WHERE {job}.team_id = %s AND {job}.video_model_id = {model}.id"
     statement = (
-        f"SELECT {sql.columns(PriceVersion)}, {sql.columns(VideoModel)},"
+        f"SELECT {sql.columns(Scene)}, {sql.columns(Project)}, {sql.columns(PriceVersion)},"
+        f" {sql.columns(VideoModel)},"
         f" ({takes} AND {job}.verdict IN (%s, %s)), ({takes} AND {job}.verdict = %s)"
-        f" FROM {price} JOIN {model} ON {model}.id = {price}.video_model_id"
-        f" WHERE {price}.effective_from <= %s AND ({model}.id = %s OR {model}.slug = %s)"
+        f" FROM {scene} JOIN {project} ON {project}.id = {scene}.project_id"
+        f" LEFT JOIN {model} ON ({model}.id = {scene}.video_model_id OR {model}.slug = %s)"
+        f" LEFT JOIN {price} ON {price}.video_model_id = {model}.id AND {price}.effective_from <= %s"
+        f" WHERE {scene}.id = %s AND {scene}.project_id = %s AND {project}.team_id = %s"
         f" ORDER BY {price}.effective_from DESC"
     )
     keeper, rejected = Job.Verdict.KEEPER.value, Job.Verdict.REJECTED.value
-    day_value = connection.ops.adapt_datefield_value(day)
+    params = [team.id, keeper, rejected, team.id, keeper, slug, connection.ops.adapt_datefield_value(day)]
     with connection.cursor() as cursor:
-        cursor.execute(statement, [team.id, keeper, rejected, team.id, keeper, day_value, model_id, slug])
+        cursor.execute(statement, [*params, scene_id, project_id, team.id])
         rows = cursor.fetchall()
-    model_from, model_to = sql.width(PriceVersion), sql.width(PriceVersion) + sql.width(VideoModel)
-    return [
-        (
-            sql.as_model(PriceVersion, row[:model_from]),
-            sql.as_model(VideoModel, row[model_from:model_to]),
-            *row[model_to:],
-        )
-        for row in rows
-    ]
+    return [sql.as_models(row, Scene, Project, PriceVersion, VideoModel) for row in rows]
 
 
 def take_params(scene: Scene) -> costing.TakeParams:

@@ -138,8 +138,8 @@ def team_scene(*, team: Team, project_id: int, scene_id: int) -> Scene | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    scene = sql.as_model(Scene, row[: sql.width(Scene)])
-    scene.project = sql.as_model(Project, row[sql.width(Scene) :])
+    scene, project = sql.as_models(row, Scene, Project)
+    scene.project = project
     return scene
 
 

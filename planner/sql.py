@@ -23,8 +23,15 @@ def columns(model: type[Model]) -> str:
     return ", ".join(f"{table}.{quote(field.column)}" for field in model._meta.concrete_fields)
 
 
-def width(model: type[Model]) -> int:
-    return len(model._meta.concrete_fields)
+def as_models(row, *models: type[Model]) -> tuple:
+    """The row's leading columns as instances of these models (`columns(model)` of each, in turn), then
+    its other values. A model whose primary key is NULL (no row in an outer join) comes as None."""
+    loaded, start = [], 0
+    for model in models:
+        end = start + len(model._meta.concrete_fields)
+        loaded.append(None if row[start] is None else as_model(model, row[start:end]))
+        start = end
+    return (*loaded, *row[start:])
 
 
 def as_model(model: type[Model], values) -> Model:

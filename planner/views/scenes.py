@@ -118,8 +118,10 @@ def _scene_response(request, change, ctx, *, status=200) -> HttpResponse:
 @require_POST
 @team_view("project.edit")
 def scene_update(request: HttpRequest, project_id: int, scene_id: int) -> HttpResponse:
-    scene = team_scene(request, project_id, scene_id)
-    ctx = scene_pricing_context(request.team, scene=scene, data=request.POST)
+    found = scene_pricing_context(request.team, project_id=project_id, scene_id=scene_id, data=request.POST)
+    if found is None:
+        raise Http404("No such scene")
+    scene, ctx = found
     change = scene_services.scene_update(scene=scene, data=request.POST, ctx=ctx)
     if not request.htmx:
         return redirect("planner:project", request.team.slug, project_id)

@@ -81,9 +81,9 @@ def test_the_totals_of_a_project_without_scenes_are_zero(member, catalog):
     assert (totals.scenes, totals.invalid_scenes, totals.planned_credits, totals.total_credits) == (0,) * 4
 
 
-# Session, user, membership, scene with its project, its models with their prices and the team's judged
-# takes, the update (of the changed columns, one statement: no transaction), totals.
-SCENE_EDIT_QUERIES = 7
+# Session, user, membership; the scene with its project, its models, their prices and the team's judged
+# takes; the update (of the changed columns, one statement: no transaction); the totals.
+SCENE_EDIT_QUERIES = 6
 
 
 def test_it_runs_as_many_queries_for_300_scenes_as_for_3(producer_client, member, django_assert_num_queries):

@@ -133,8 +133,8 @@ def test_the_scene_edit_runs_a_constant_number_of_queries_on_a_300_scene_project
     )
     client = client_as(Role.PRODUCER)
     client.get(url("planner:project", project))  # prices every scene once
-    # Session, user, membership, scene and project, prices and judged takes, update, totals.
-    with django_assert_max_num_queries(7):
+    # Session, user, membership, the scene with its project, prices and judged takes, update, totals.
+    with django_assert_max_num_queries(6):
         response = client.post(
             url("planner:scene-update", project, first.id), {"seconds": "10"}, headers=HTMX
         )
