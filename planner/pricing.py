@@ -5,14 +5,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Q
+from django.db import connection
 from django.utils import timezone
 
 from keter.accounts.models import Plan, Team
-from planner import costing
+from planner import costing, sql
 from planner.catalog import Catalog, CatalogEntry, plan_check
-from planner.models import PriceVersion, Scene, VideoModel
-from planner.queue_selectors import learned_rates
+from planner.models import Job, PriceVersion, Project, Scene, VideoModel
+from planner.queue_selectors import LEARNED_RATE_MIN_TAKES, LearnedRate, learned_rates
 
 CONFIDENCE = 0.9  # the planned (P90) figure a budget should cover
 
@@ -44,8 +44,10 @@ def pricing_context(team: Team, *, day: dt.date | None = None) -> PricingContext
     return _context(team, Catalog.load(day), day)
 
 
-def _context(team: Team, catalog: Catalog, day: dt.date) -> PricingContext:
-    learned = learned_rates(team)
+def _context(
+    team: Team, catalog: Catalog, day: dt.date, learned: dict[int, LearnedRate] | None = None
+) -> PricingContext:
+    learned = learned_rates(team) if learned is None else learned
     return PricingContext(
         catalog=catalog,
         plan=team.plan,
@@ -55,29 +57,65 @@ def _context(team: Team, catalog: Catalog, day: dt.date) -> PricingContext:
     )
 
 
-def scene_pricing_context(team: Team, *, scene: Scene, data: Mapping[str, str]) -> PricingContext:
-    """A context for re-pricing one edited scene: the catalog holds only the scene's model and the model
-    posted, if any, each with the price in effect today (as in Catalog.load). It is the request behind every
-    keystroke in the editor, and the whole catalog costs two queries and a spec per model."""
+def scene_pricing_context(
+    team: Team, *, project_id: int, scene_id: int, data: Mapping[str, str]
+) -> tuple[Scene, PricingContext] | None:
+    """The scene being edited (with its project), if both are the team's, and a context for re-pricing it:
+    the catalog holds only the scene's model and the model posted, if any, each with the price in effect
+    today (as in Catalog.load), and the team's learned rates of just those models.
+
+    It is the request behind every keystroke in the editor (the whole catalog costs two queries and a
+    spec per model), so all of it is one plain statement (planner/sql.py)."""
+    if not (0 < project_id <= sql.MAX_ID and 0 < scene_id <= sql.MAX_ID):
+        return None
     day = timezone.localdate()
-    models = Q(video_model_id=scene.video_model_id)
     # Stripped as the scene form strips it, so the model the form asks for is the one loaded.
+    posted = str(data.get("model", "")).strip()
     # A NUL names no model (and PostgreSQL refuses it in a query): the form says so.
-    if (posted := str(data.get("model", "")).strip()) and "\x00" not in posted:
-        models |= Q(video_model__slug=posted)
-    prices = (
-        PriceVersion.objects.filter(models, effective_from__lte=day)
-        .select_related("video_model")
-        .order_by("-effective_from")
-    )
+    slug = posted if posted and "\x00" not in posted else None
+    rows = _scene_and_prices(team=team, project_id=project_id, scene_id=scene_id, slug=slug, day=day)
+    if not rows:
+        return None
+    scene, project, *_ = rows[0]
+    scene.project = project
     entries: dict[str, CatalogEntry] = {}
-    for price in prices:  # newest first: the first version of a model is the one in effect
-        model = price.video_model
-        if model.slug not in entries:
-            entries[model.slug] = CatalogEntry(
-                model=model, spec=model.spec(), rule=price.price_rule(), price_from=price.effective_from
-            )
-    return _context(team, Catalog(entries, day), day)
+    learned: dict[int, LearnedRate] = {}
+    for _, _, price, model, judged, keepers in rows:
+        # Newest first: the first version of a model is the one in effect; a model without one is left out.
+        if price is None or model.slug in entries:
+            continue
+        entries[model.slug] = CatalogEntry(
+            model=model, spec=model.spec(), rule=price.price_rule(), price_from=price.effective_from
+        )
+        # As learned_rates() has it: the team's own rate once enough of its takes were judged.
+        if judged >= LEARNED_RATE_MIN_TAKES:
+            learned[model.id] = LearnedRate(keepers, judged)
+    return scene, _context(team, Catalog(entries, day), day, learned)
+
+
+def _scene_and_prices(*, team: Team, project_id: int, scene_id: int, slug: str | None, day: dt.date) -> list:
+    """(scene, project, price, model, judged takes, keepers): a row for every price version in effect by
+    `day` of the scene's model and of the model called `slug`, newest first (a row with no price when
+    there is none); the takes are the team's with that model, counted as learned_rates()."""
+    scene, project = Scene._meta.db_table, Project._meta.db_table
+    price, model, job = PriceVersion._meta.db_table, VideoModel._meta.db_table, Job._meta.db_table
+    takes = f"SELECT COUNT(*) FROM {job} WHERE {job}.team_id = %s AND {job}.video_model_id = {model}.id"
+    statement = (
+        f"SELECT {sql.columns(Scene)}, {sql.columns(Project)}, {sql.columns(PriceVersion)},"
+        f" {sql.columns(VideoModel)},"
+        f" ({takes} AND {job}.verdict IN (%s, %s)), ({takes} AND {job}.verdict = %s)"
+        f" FROM {scene} JOIN {project} ON {project}.id = {scene}.project_id"
+        f" LEFT JOIN {model} ON ({model}.id = {scene}.video_model_id OR {model}.slug = %s)"
+        f" LEFT JOIN {price} ON {price}.video_model_id = {model}.id AND {price}.effective_from <= %s"
+        f" WHERE {scene}.id = %s AND {scene}.project_id = %s AND {project}.team_id = %s"
+        f" ORDER BY {price}.effective_from DESC"
+    )
+    keeper, rejected = Job.Verdict.KEEPER.value, Job.Verdict.REJECTED.value
+    params = [team.id, keeper, rejected, team.id, keeper, slug, connection.ops.adapt_datefield_value(day)]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*params, scene_id, project_id, team.id])
+        rows = cursor.fetchall()
+    return [sql.as_models(row, Scene, Project, PriceVersion, VideoModel) for row in rows]
 
 
 def take_params(scene: Scene) -> costing.TakeParams:

@@ -8,6 +8,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from keter.errors import DomainError
+from planner import sql
 from planner.forms import AUDIO_VALUES, SceneForm
 from planner.models import Project, Scene
 from planner.pricing import ESTIMATE_FIELDS, PricingContext, price_scene
@@ -96,21 +97,30 @@ def _clean(data: Mapping[str, str], ctx: PricingContext) -> tuple[dict, dict[str
     return values, errors, refused
 
 
-@transaction.atomic
+def _stored_values(scene: Scene) -> dict:
+    return {f.name: getattr(scene, f.attname) for f in Scene._meta.concrete_fields if not f.primary_key}
+
+
 def scene_update(*, scene: Scene, data: Mapping[str, str], ctx: PricingContext) -> SceneChange:
     """Save what the producer typed and re-price the scene.
 
     Values that parse are saved even when the engine refuses the combination (a 7 s clip of a 5-or-10 s
     model): the scene is then invalid, with the engine's message. Text that does not even parse is kept in
     `invalid_input`, so nothing typed is lost, not even across a reload.
+
+    Only the columns that changed are written, in one plain UPDATE (so no transaction is needed): this
+    runs on every keystroke in the editor (planner/sql.py).
     """
+    before = _stored_values(scene)
     values, errors, raw = _clean(data, ctx)
     model_changed = apply_scene_values(scene, values, ctx)
     scene.invalid_input = {k: v for k, v in scene.invalid_input.items() if k not in values} | raw
     price_scene(scene, ctx)
     if scene.estimate_error and scene.estimate_error_field not in errors:
         errors[scene.estimate_error_field or "model"] = scene.estimate_error
-    scene.save()
+    changed = [name for name, value in _stored_values(scene).items() if before[name] != value]
+    if changed:
+        sql.update(scene, changed)
     return SceneChange(scene=scene, errors=errors, model_changed=model_changed)
 
 

@@ -5,14 +5,14 @@ import dataclasses
 import json
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from keter.accounts.decorators import team_view
 from keter.errors import DomainError
 from ledger.selectors import team_available
-from planner import costing
+from planner import costing, selectors
 from planner.forms import AUDIO_CHOICES, WhatIfForm
 from planner.models import BudgetVersion, Project, Scene
 from planner.pricing import pricing_context, scene_pricing_context
@@ -34,12 +34,11 @@ SCENE_FIELDS_WITH_ERRORS = [
 
 
 def team_scene(request: HttpRequest, project_id: int, scene_id: int) -> Scene:
-    return get_object_or_404(
-        Scene.objects.select_related("project"),
-        id=scene_id,
-        project_id=project_id,
-        project__team=request.team,
-    )
+    """The scene (with its project) if it belongs to the request's team; another team's id is a 404."""
+    scene = selectors.team_scene(team=request.team, project_id=project_id, scene_id=scene_id)
+    if scene is None:
+        raise Http404("No such scene")
+    return scene
 
 
 def budget_figures(request: HttpRequest, project: Project, *, with_balance: bool = True) -> dict:
@@ -111,7 +110,7 @@ def _scene_response(request, change, ctx, *, status=200) -> HttpResponse:
         "scene": change.scene,
         "errors": change.errors,
         "model_changed": change.model_changed,
-        "error_fields": SCENE_FIELDS_WITH_ERRORS,
+        "error_slots": [(name, change.errors.get(name, "")) for name in SCENE_FIELDS_WITH_ERRORS],
     }
     return render(request, "planner/project_detail.html#scene-oob", context, status=status)
 
@@ -119,8 +118,10 @@ def _scene_response(request, change, ctx, *, status=200) -> HttpResponse:
 @require_POST
 @team_view("project.edit")
 def scene_update(request: HttpRequest, project_id: int, scene_id: int) -> HttpResponse:
-    scene = team_scene(request, project_id, scene_id)
-    ctx = scene_pricing_context(request.team, scene=scene, data=request.POST)
+    found = scene_pricing_context(request.team, project_id=project_id, scene_id=scene_id, data=request.POST)
+    if found is None:
+        raise Http404("No such scene")
+    scene, ctx = found
     change = scene_services.scene_update(scene=scene, data=request.POST, ctx=ctx)
     if not request.htmx:
         return redirect("planner:project", request.team.slug, project_id)

@@ -133,12 +133,12 @@ def test_the_scene_edit_runs_a_constant_number_of_queries_on_a_300_scene_project
     )
     client = client_as(Role.PRODUCER)
     client.get(url("planner:project", project))  # prices every scene once
-    with django_assert_max_num_queries(14) as captured:
+    # Session, user, membership, the scene with its project, prices and judged takes, update, totals.
+    with django_assert_max_num_queries(6):
         response = client.post(
             url("planner:scene-update", project, first.id), {"seconds": "10"}, headers=HTMX
         )
     assert response.status_code == 200
-    assert len(captured) <= 14
 
 
 def test_a_non_htmx_scene_post_redirects_back_to_the_project(client_as, project, make_scene):

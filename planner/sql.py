@@ -1,0 +1,75 @@
+"""Plain statements for the scene editor's hot path.
+
+Every keystroke in the editor is a request; through the ORM, its few small queries cost more to build
+than to run. The statements that request makes are written out (in the selectors, the pricing context
+and the scene service) with the tables and column lists taken from the models' metadata, and their rows
+become model instances through the fields' own converters, so what the rest of the code gets is what
+the ORM would have loaded. The ledger's hot path does the same (ledger/services/_sql.py).
+"""
+
+from functools import cache
+
+from django.db import connection
+from django.db.models import Model
+
+# The largest id a primary key (bigint) can hold: the ORM answers "no such row" past it, and so must we.
+MAX_ID = 2**63 - 1
+
+
+@cache
+def columns(model: type[Model]) -> str:
+    """The model's columns, qualified by its table, in field order: what `as_model` reads back."""
+    table, quote = model._meta.db_table, connection.ops.quote_name
+    return ", ".join(f"{table}.{quote(field.column)}" for field in model._meta.concrete_fields)
+
+
+def as_models(row, *models: type[Model]) -> tuple:
+    """The row's leading columns as instances of these models (`columns(model)` of each, in turn), then
+    its other values. A model whose primary key is NULL (no row in an outer join) comes as None."""
+    loaded, start = [], 0
+    for model in models:
+        end = start + len(model._meta.concrete_fields)
+        loaded.append(None if row[start] is None else as_model(model, row[start:end]))
+        start = end
+    return (*loaded, *row[start:])
+
+
+def as_model(model: type[Model], values) -> Model:
+    """A row of `columns(model)` as the model instance the ORM would have loaded."""
+    attnames, converters = _converters(model)
+    pairs = zip(converters, values, strict=True)
+    return model.from_db(connection.alias, attnames, [v if c is None else c(v) for c, v in pairs])
+
+
+@cache
+def _converters(model: type[Model]) -> tuple[list[str], list]:
+    """Per field: its attribute name, and what turns the database's value into the field's (None: nothing)."""
+    attnames, converters = [], []
+    for field in model._meta.concrete_fields:
+        column = field.get_col(model._meta.db_table)
+        steps = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
+        attnames.append(field.attname)
+        converters.append(_chain(steps, column) if steps else None)
+    return attnames, converters
+
+
+def update(row: Model, names: list[str]) -> None:
+    """Write these fields of the row, as `row.save(update_fields=names)` would (for a model without signals
+    or fields that change on save), in one UPDATE."""
+    meta, quote = row._meta, connection.ops.quote_name
+    fields = [meta.get_field(name) for name in names]
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    params = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {meta.db_table} SET {assignments} WHERE {quote(meta.pk.column)} = %s", [*params, row.pk]
+        )
+
+
+def _chain(steps: list, column):
+    def convert(value):
+        for step in steps:
+            value = step(value, column, connection)
+        return value
+
+    return convert
