@@ -129,6 +129,8 @@ def xlsx_write(
 
     for row in rows:
         if max_rows is not None and written == max_rows:
+            for unfinished in workbook.worksheets:  # else each sheet's writer fails later, when collected
+                unfinished.close()
             raise ExportTooLarge(rows=None, limit=max_rows)
         if sheet_rows == XLSX_MAX_ROWS:
             sheets += 1
