@@ -18,6 +18,7 @@ from django.utils import timezone
 from keter.accounts.models import Team
 from ledger.errors import HoldAlreadyResolved, HoldExceeded, LedgerError, RefundExceedsCaptured
 from ledger.models import Account, Hold, HoldLot, Lot, Transaction
+from ledger.services import _pg
 from ledger.services._core import (
     Book,
     Outcome,
@@ -46,6 +47,15 @@ def ledger_hold(
     credits = require_credits(credits)
     expires_at = require_moment(expires_at, field="expires_at")
     request = {"credits": credits, "reference": reference, "expires_at": as_json_moment(expires_at)}
+    if _pg.enabled():
+        return _pg.hold(
+            team_id=team.pk,
+            key=key,
+            request=request,
+            credits=credits,
+            reference=reference,
+            expires_at=expires_at,
+        )
 
     def body(book: Book) -> Outcome:
         picks = pick_from_lots(spendable_lots(book), credits)
@@ -107,7 +117,14 @@ def ledger_hold_extend(*, hold: Hold, credits: int, key: str) -> Hold:
 
     request = {"credits": credits}
     return _on_hold(
-        hold, kind=K.HOLD_EXTEND, key=key, request=request, returns="hold", body=body, needs_lots=True
+        hold,
+        kind=K.HOLD_EXTEND,
+        key=key,
+        request=request,
+        returns="hold",
+        body=body,
+        needs_lots=True,
+        credits=credits,
     )
 
 
@@ -138,7 +155,16 @@ def ledger_capture(*, hold: Hold, credits: int, key: str, reference: str) -> Tra
         return Outcome(txn, transaction=txn, hold=fresh)
 
     request = {"credits": credits, "reference": reference}
-    return _on_hold(hold, kind=K.CAPTURE, key=key, request=request, returns="transaction", body=body)
+    return _on_hold(
+        hold,
+        kind=K.CAPTURE,
+        key=key,
+        request=request,
+        returns="transaction",
+        body=body,
+        credits=credits,
+        reference=reference,
+    )
 
 
 def ledger_release(*, hold: Hold, credits: int, key: str, reference: str = "") -> Transaction:
@@ -153,7 +179,16 @@ def ledger_release(*, hold: Hold, credits: int, key: str, reference: str = "") -
         return Outcome(txn, transaction=txn, hold=fresh)
 
     request = {"credits": credits, "reference": reference}
-    return _on_hold(hold, kind=K.RELEASE, key=key, request=request, returns="transaction", body=body)
+    return _on_hold(
+        hold,
+        kind=K.RELEASE,
+        key=key,
+        request=request,
+        returns="transaction",
+        body=body,
+        credits=credits,
+        reference=reference,
+    )
 
 
 def ledger_close_hold(*, hold: Hold, key: str) -> Hold:
@@ -240,10 +275,33 @@ def _resolve(*, hold: Hold, key: str, status: str, kind: str) -> Hold:
 
 
 def _on_hold(
-    hold: Hold, *, kind: str, key: str, request: dict, returns: str, body, needs_lots: bool = False
+    hold: Hold,
+    *,
+    kind: str,
+    key: str,
+    request: dict,
+    returns: str,
+    body,
+    needs_lots: bool = False,
+    credits: int | None = None,
+    reference: str = "",
 ) -> object:
     """Run an operation on an existing hold, read afresh under the team lock (the caller's copy may be
-    stale), and bring the caller's copy up to date afterwards."""
+    stale), and bring the caller's copy up to date afterwards.
+
+    On PostgreSQL, capture, release, extension and the resolutions run as one database function call
+    (`_pg`); refunds, rarer and with more rules, keep the Python body (`body`) everywhere."""
+    if kind != K.REFUND and _pg.enabled():
+        request = {"hold": hold.pk, **request}
+        return _pg.hold_step(
+            kind=kind,
+            hold=hold,
+            key=key,
+            request=request,
+            credits=credits,
+            reference=reference,
+            returns=returns,
+        )
     seen = {}
 
     def reads(now):

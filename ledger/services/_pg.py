@@ -1,0 +1,141 @@
+"""The hold operations on PostgreSQL: one call of the function migration 0004 installs, one round trip.
+
+The functions do what the Python bodies in `holds` do, step for step (lock, key, read, decide, write,
+record); tests/ledger/test_sql_parity.py holds the two to identical rows. Here is only the calling:
+the arguments in, the outcome out as the services return it (a Hold, a Transaction, or the refusal).
+"""
+
+import json
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from ledger.errors import IdempotencyConflict, refusal_from
+from ledger.models import Hold, Transaction
+from ledger.services._core import require_key
+
+_local = threading.local()
+
+
+def enabled() -> bool:
+    """Whether the hold operations run as database functions here (PostgreSQL, unless a test asks for
+    the Python bodies to compare them)."""
+    return connection.vendor == "postgresql" and not getattr(_local, "python_bodies", False)
+
+
+@contextmanager
+def python_bodies():
+    """Run the Python bodies on PostgreSQL too, in this thread (the parity tests compare both)."""
+    _local.python_bodies = True
+    try:
+        yield
+    finally:
+        _local.python_bodies = False
+
+
+@dataclass(frozen=True)
+class Result:
+    status: str
+    replayed: bool
+    transaction_id: int | None
+    hold_id: int | None
+    error_code: str | None
+    error_details: dict | None
+    hold_credits: int | None
+    hold_captured: int | None
+    hold_released: int | None
+    hold_refunded: int | None
+    hold_status: str | None
+    hold_resolved_at: datetime | None
+
+
+def _call(sql: str, params: list) -> Result:
+    """One statement. Outside a transaction it is its own (the deferred triggers judge it as it ends);
+    inside the caller's, an error marks that transaction for rollback, as a failed write would."""
+    if connection.in_atomic_block:
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    else:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+        except IntegrityError:
+            # Two teams raced for one key (they do not share a lock): the loser looks again, is refused.
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+    details = row[5]
+    if isinstance(details, str):
+        details = json.loads(details)
+    return Result(*row[:5], details, *row[6:])
+
+
+def _settle(result: Result, key: str) -> Result:
+    if result.status == "conflict":
+        raise IdempotencyConflict(key=key)
+    if result.status == "refused":
+        raise refusal_from(result.error_code, result.error_details)
+    return result
+
+
+_HOLD_SQL = "SELECT * FROM ledger_hold_op(%s, %s, %s::jsonb, %s, %s, %s, %s)"
+_STEP_SQL = "SELECT * FROM ledger_hold_step(%s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
+
+
+def hold(*, team_id: int, key: str, request: dict, credits: int, reference: str, expires_at) -> Hold:
+    require_key(key)
+    now = timezone.now()
+    params = [team_id, key, json.dumps(request), now, credits, reference, expires_at]
+    result = _settle(_call(_HOLD_SQL, params), key)
+    if result.replayed:
+        return Hold.objects.get(pk=result.hold_id)
+    new = Hold(
+        id=result.hold_id,
+        team_id=team_id,
+        credits=credits,
+        reference=reference,
+        key=key,
+        expires_at=expires_at,
+        created_at=now,
+    )
+    new._state.adding, new._state.db = False, connection.alias
+    return new
+
+
+def hold_step(
+    *, kind: str, hold: Hold, key: str, request: dict, credits: int | None, reference: str, returns
+):
+    """capture, release, hold_extend, hold_close, hold_void or hold_expire on `hold`; the caller's copy
+    of the hold is brought up to date, refused or not."""
+    require_key(key)
+    now = timezone.now()
+    params = [kind, hold.team_id, hold.pk, key, json.dumps(request), now, credits, reference]
+    result = _call(_STEP_SQL, params)
+    if result.replayed:
+        hold.refresh_from_db(fields=["credits", "captured", "released", "refunded", "status", "resolved_at"])
+    elif result.hold_status is not None:
+        hold.credits, hold.captured = result.hold_credits, result.hold_captured
+        hold.released, hold.refunded = result.hold_released, result.hold_refunded
+        hold.status, hold.resolved_at = result.hold_status, result.hold_resolved_at
+    _settle(result, key)
+    if returns == "hold":
+        return hold
+    if result.replayed:
+        return Transaction.objects.get(pk=result.transaction_id)
+    txn = Transaction(
+        id=result.transaction_id,
+        team_id=hold.team_id,
+        kind=kind,
+        key=key,
+        reference=reference,
+        hold_id=hold.pk,
+        created_at=now,
+    )
+    txn._state.adding, txn._state.db = False, connection.alias
+    return txn
