@@ -323,9 +323,31 @@ BEGIN
     result.hold_resolved_at := h.resolved_at;
     RETURN ledger_record(p_key, p_kind, p_team, p_request, p_now, result);
 END $$;
+-- Several operations of one team in one call, as if called one after the other, stopping at the first
+-- that is not done (a refusal or a conflict, returned last). A step of kind 'hold' places a new hold;
+-- the others run on the hold they name (capture, release, hold_extend, hold_close, hold_void).
+CREATE FUNCTION ledger_hold_steps(
+    p_team bigint, p_now timestamptz, p_kinds text[], p_holds bigint[], p_keys text[], p_requests jsonb[],
+    p_credits bigint[], p_references text[]
+) RETURNS SETOF ledger_outcome LANGUAGE plpgsql AS $$
+DECLARE
+    result ledger_outcome;
+BEGIN
+    FOR i IN 1..array_length(p_kinds, 1) LOOP
+        IF p_kinds[i] = 'hold' THEN
+            result := ledger_hold_op(p_team, p_keys[i], p_requests[i], p_now, p_credits[i], p_references[i], NULL);
+        ELSE
+            result := ledger_hold_step(p_kinds[i], p_team, p_holds[i], p_keys[i], p_requests[i], p_now,
+                                       p_credits[i], p_references[i]);
+        END IF;
+        RETURN NEXT result;
+        EXIT WHEN result.status <> 'done';
+    END LOOP;
+END $$;
 """
 
 UNINSTALL = """
+DROP FUNCTION IF EXISTS ledger_hold_steps(bigint, timestamptz, text[], bigint[], text[], jsonb[], bigint[], text[]);
 DROP FUNCTION IF EXISTS ledger_hold_step(text, bigint, bigint, text, jsonb, timestamptz, bigint, text);
 DROP FUNCTION IF EXISTS ledger_hold_op(bigint, text, jsonb, timestamptz, bigint, text, timestamptz);
 DROP FUNCTION IF EXISTS ledger_pick_lots(bigint, bigint, timestamptz);

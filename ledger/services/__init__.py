@@ -5,24 +5,30 @@ Split by domain (lots, holds, plans) with the shared machinery in `_core`; impor
 
 from ledger.services._core import MAX_CREDITS, ensure_system_accounts
 from ledger.services.holds import (
+    HoldPart,
     ledger_capture,
+    ledger_capture_and_close,
     ledger_close_hold,
     ledger_expire_holds,
     ledger_hold,
     ledger_hold_extend,
+    ledger_hold_split,
     ledger_refund,
     ledger_release,
     ledger_void_hold,
+    ledger_void_into,
 )
 from ledger.services.lots import MIN_TOP_UP, ledger_adjust, ledger_expire_lots, ledger_grant, ledger_top_up
 from ledger.services.plans import ledger_grant_plan_credits, plan_grant_key, team_period
 
 __all__ = [
+    "HoldPart",
     "MAX_CREDITS",
     "MIN_TOP_UP",
     "ensure_system_accounts",
     "ledger_adjust",
     "ledger_capture",
+    "ledger_capture_and_close",
     "ledger_close_hold",
     "ledger_expire_holds",
     "ledger_expire_lots",
@@ -30,10 +36,12 @@ __all__ = [
     "ledger_grant_plan_credits",
     "ledger_hold",
     "ledger_hold_extend",
+    "ledger_hold_split",
     "ledger_refund",
     "ledger_release",
     "ledger_top_up",
     "ledger_void_hold",
+    "ledger_void_into",
     "plan_grant_key",
     "team_period",
 ]

@@ -86,17 +86,15 @@ def _settle(result: Result, key: str) -> Result:
 
 _HOLD_SQL = "SELECT * FROM ledger_hold_op(%s, %s, %s::jsonb, %s, %s, %s, %s)"
 _STEP_SQL = "SELECT * FROM ledger_hold_step(%s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
+_STEPS_SQL = (
+    "SELECT * FROM ledger_hold_steps(%s, %s, %s::text[], %s::bigint[], %s::text[], %s::jsonb[], "
+    "%s::bigint[], %s::text[])"
+)
 
 
-def hold(*, team_id: int, key: str, request: dict, credits: int, reference: str, expires_at) -> Hold:
-    require_key(key)
-    now = timezone.now()
-    params = [team_id, key, json.dumps(request), now, credits, reference, expires_at]
-    result = _settle(_call(_HOLD_SQL, params), key)
-    if result.replayed:
-        return Hold.objects.get(pk=result.hold_id)
+def _new_hold(*, hold_id: int, team_id: int, credits: int, reference: str, key: str, expires_at, now) -> Hold:
     new = Hold(
-        id=result.hold_id,
+        id=hold_id,
         team_id=team_id,
         credits=credits,
         reference=reference,
@@ -108,6 +106,37 @@ def hold(*, team_id: int, key: str, request: dict, credits: int, reference: str,
     return new
 
 
+def hold(*, team_id: int, key: str, request: dict, credits: int, reference: str, expires_at) -> Hold:
+    require_key(key)
+    now = timezone.now()
+    params = [team_id, key, json.dumps(request), now, credits, reference, expires_at]
+    result = _settle(_call(_HOLD_SQL, params), key)
+    if result.replayed:
+        return Hold.objects.get(pk=result.hold_id)
+    return _new_hold(
+        hold_id=result.hold_id,
+        team_id=team_id,
+        credits=credits,
+        reference=reference,
+        key=key,
+        expires_at=expires_at,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One operation of a sequence: `kind` a Transaction.Kind of a hold operation, `hold` None for a new
+    hold, `request` as the single operation would record it (so a retry either way replays it)."""
+
+    kind: str
+    hold: Hold | None
+    key: str
+    request: dict
+    credits: int | None = None
+    reference: str = ""
+
+
 def hold_step(
     *, kind: str, hold: Hold, key: str, request: dict, credits: int | None, reference: str, returns
 ):
@@ -116,14 +145,69 @@ def hold_step(
     require_key(key)
     now = timezone.now()
     params = [kind, hold.team_id, hold.pk, key, json.dumps(request), now, credits, reference]
-    result = _call(_STEP_SQL, params)
+    step = Step(kind, hold, key, request, credits, reference)
+    return _finish(step, _call(_STEP_SQL, params), now, returns)
+
+
+def steps(*, team_id: int, steps: list[Step]) -> list:
+    """Run the steps in order in one round trip, as the single operations would run one after the other:
+    the first refusal stops the sequence and is raised (the steps before it stay done, the refusal is
+    recorded under its key). Returns what each operation returns (a Hold, or a Transaction or None)."""
+    for step in steps:
+        require_key(step.key)
+    now = timezone.now()
+    params = [
+        team_id,
+        now,
+        [step.kind for step in steps],
+        [step.hold.pk if step.hold is not None else None for step in steps],
+        [step.key for step in steps],
+        [json.dumps(step.request) for step in steps],
+        [step.credits for step in steps],
+        [step.reference for step in steps],
+    ]
+    if connection.in_atomic_block:
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            cursor.execute(_STEPS_SQL, params)
+            rows = cursor.fetchall()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_STEPS_SQL, params)
+            rows = cursor.fetchall()
+    values = []
+    for step, row in zip(steps, rows, strict=False):
+        result = Result(*row[:5], json.loads(row[5]) if isinstance(row[5], str) else row[5], *row[6:])
+        if step.kind == "hold":
+            _settle(result, step.key)
+            if result.replayed:
+                values.append(Hold.objects.get(pk=result.hold_id))
+            else:
+                values.append(
+                    _new_hold(
+                        hold_id=result.hold_id,
+                        team_id=team_id,
+                        credits=step.credits,
+                        reference=step.reference,
+                        key=step.key,
+                        expires_at=None,
+                        now=now,
+                    )
+                )
+        else:
+            returns = "transaction" if step.kind in ("capture", "release") else "hold"
+            values.append(_finish(step, result, now, returns))
+    return values
+
+
+def _finish(step: Step, result: Result, now, returns):
+    hold = step.hold
     if result.replayed:
         hold.refresh_from_db(fields=["credits", "captured", "released", "refunded", "status", "resolved_at"])
     elif result.hold_status is not None:
         hold.credits, hold.captured = result.hold_credits, result.hold_captured
         hold.released, hold.refunded = result.hold_released, result.hold_refunded
         hold.status, hold.resolved_at = result.hold_status, result.hold_resolved_at
-    _settle(result, key)
+    _settle(result, step.key)
     if returns == "hold":
         return hold
     if result.replayed:
@@ -131,9 +215,9 @@ def hold_step(
     txn = Transaction(
         id=result.transaction_id,
         team_id=hold.team_id,
-        kind=kind,
-        key=key,
-        reference=reference,
+        kind=step.kind,
+        key=step.key,
+        reference=step.reference,
         hold_id=hold.pk,
         created_at=now,
     )

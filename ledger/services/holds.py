@@ -11,12 +11,19 @@ A hold resolves once: closed (posted), voided, or timed out. A second resolution
 (`HoldAlreadyResolved`), never repeated.
 """
 
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.utils import timezone
 
 from keter.accounts.models import Team
-from ledger.errors import HoldAlreadyResolved, HoldExceeded, LedgerError, RefundExceedsCaptured
+from ledger.errors import (
+    HoldAlreadyResolved,
+    HoldExceeded,
+    InsufficientCredits,
+    LedgerError,
+    RefundExceedsCaptured,
+)
 from ledger.models import Account, Hold, HoldLot, Lot, Transaction
 from ledger.services import _pg
 from ledger.services._core import (
@@ -40,13 +47,17 @@ A = Account.Kind
 K = Transaction.Kind
 
 
+def _hold_request(credits: int, reference: str, expires_at: datetime | None) -> dict:
+    return {"credits": credits, "reference": reference, "expires_at": as_json_moment(expires_at)}
+
+
 def ledger_hold(
     *, team: Team, credits: int, key: str, reference: str, expires_at: datetime | None = None
 ) -> Hold:
     """Set credits aside (available → held); `InsufficientCredits` if the spendable lots are short."""
     credits = require_credits(credits)
     expires_at = require_moment(expires_at, field="expires_at")
-    request = {"credits": credits, "reference": reference, "expires_at": as_json_moment(expires_at)}
+    request = _hold_request(credits, reference, expires_at)
     if _pg.enabled():
         return _pg.hold(
             team_id=team.pk,
@@ -128,6 +139,12 @@ def ledger_hold_extend(*, hold: Hold, credits: int, key: str) -> Hold:
     )
 
 
+def _moving_request(credits: int, reference: str) -> dict:
+    # What capture and release record under their key; the combined operations below record the same,
+    # so a retry through either replays the other.
+    return {"credits": credits, "reference": reference}
+
+
 def ledger_capture(*, hold: Hold, credits: int, key: str, reference: str) -> Transaction:
     """Spend part or all of what a pending hold keeps (held → usage). Several captures may follow one
     another while the hold is pending; together they never exceed it (`HoldExceeded`)."""
@@ -154,7 +171,7 @@ def ledger_capture(*, hold: Hold, credits: int, key: str, reference: str) -> Tra
         book.writes.update([a.lot for a in touched], ("reserved", "remaining"))
         return Outcome(txn, transaction=txn, hold=fresh)
 
-    request = {"credits": credits, "reference": reference}
+    request = _moving_request(credits, reference)
     return _on_hold(
         hold,
         kind=K.CAPTURE,
@@ -178,7 +195,7 @@ def ledger_release(*, hold: Hold, credits: int, key: str, reference: str = "") -
         book.writes.update([fresh], ("released",))
         return Outcome(txn, transaction=txn, hold=fresh)
 
-    request = {"credits": credits, "reference": reference}
+    request = _moving_request(credits, reference)
     return _on_hold(
         hold,
         kind=K.RELEASE,
@@ -239,6 +256,87 @@ def ledger_refund(
 
     request = {"credits": credits, "reference": reference, "corrects": corrects.pk if corrects else None}
     return _on_hold(hold, kind=K.REFUND, key=key, request=request, returns="transaction", body=body)
+
+
+def ledger_capture_and_close(
+    *, hold: Hold, credits: int, key: str, close_key: str, reference: str
+) -> Transaction:
+    """`ledger_capture` then `ledger_close_hold` (a take that succeeded): two operations under their own
+    keys, as if called one after the other, sent together (one round trip on PostgreSQL). A refused
+    capture stops there and is raised; the hold stays open."""
+    credits = require_credits(credits)
+    if not _pg.enabled():
+        txn = ledger_capture(hold=hold, credits=credits, key=key, reference=reference)
+        ledger_close_hold(hold=hold, key=close_key)
+        return txn
+    steps = [
+        _pg.Step(
+            K.CAPTURE, hold, key, {"hold": hold.pk, **_moving_request(credits, reference)}, credits, reference
+        ),
+        _pg.Step(K.HOLD_CLOSE, hold, close_key, {"hold": hold.pk}),
+    ]
+    return _pg.steps(team_id=hold.team_id, steps=steps)[0]
+
+
+def ledger_void_into(*, hold: Hold, key: str, into: Hold, into_key: str, credits: int) -> bool:
+    """`ledger_void_hold` of `hold`, then `ledger_hold_extend` of `into` by `credits` (a take's reservation
+    going back to its project's budget), sent together like `ledger_capture_and_close`. True if `into`
+    took the credits; False if it could not (resolved meanwhile, or the lots are short, e.g. the credits
+    came from a lot that expired): then they stay with the team, and that refusal is kept under
+    `into_key` as usual. A refused void is raised."""
+    credits = require_credits(credits)
+    try:
+        if not _pg.enabled():
+            ledger_void_hold(hold=hold, key=key)
+            ledger_hold_extend(hold=into, credits=credits, key=into_key)
+        else:
+            steps = [
+                _pg.Step(K.HOLD_VOID, hold, key, {"hold": hold.pk}),
+                _pg.Step(K.HOLD_EXTEND, into, into_key, {"hold": into.pk, "credits": credits}, credits),
+            ]
+            _pg.steps(team_id=hold.team_id, steps=steps)
+    except InsufficientCredits:
+        return False
+    except HoldAlreadyResolved as refusal:
+        if refusal.hold_id != into.pk:
+            raise
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class HoldPart:
+    """A part of a hold to move into a hold of its own: released under `release_key`, held under `key`."""
+
+    credits: int
+    release_key: str
+    key: str
+    reference: str
+
+
+def ledger_hold_split(*, hold: Hold, parts: list[HoldPart]) -> list[Hold]:
+    """Move credits out of a pending hold into new holds, part by part: `ledger_release` of the part from
+    `hold`, then `ledger_hold` of as many (a project's budget giving each launched take a reservation of
+    its own). As if called one after the other, all sent together (one round trip on PostgreSQL); the
+    first refusal stops there and is raised, the parts before it staying done (call it inside the
+    transaction that should undo them). Returns the new holds, in order."""
+    parts = [replace(part, credits=require_credits(part.credits)) for part in parts]
+    if not parts:
+        return []
+    if not _pg.enabled():
+        team = Team(pk=hold.team_id)
+        new = []
+        for part in parts:
+            ledger_release(hold=hold, credits=part.credits, key=part.release_key, reference=part.reference)
+            new.append(ledger_hold(team=team, credits=part.credits, key=part.key, reference=part.reference))
+        return new
+    steps = []
+    for part in parts:
+        release = {"hold": hold.pk, **_moving_request(part.credits, part.reference)}
+        steps.append(_pg.Step(K.RELEASE, hold, part.release_key, release, part.credits, part.reference))
+        held = _hold_request(part.credits, part.reference, None)
+        steps.append(_pg.Step(K.HOLD, None, part.key, held, part.credits, part.reference))
+    return _pg.steps(team_id=hold.team_id, steps=steps)[1::2]
 
 
 def ledger_expire_holds(*, now: datetime | None = None) -> int:

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ledger.services import ledger_capture, ledger_close_hold
+from ledger.services import ledger_capture_and_close
 from planner.models import Job
 from planner.services.queue import Dispatch, job_give_back, send_jobs, take_free_slots
 
@@ -47,7 +47,8 @@ def is_charged(job: Job, state: str) -> bool:
 
 def job_claim(*, job_id: int) -> Job | None:
     """Take the job for rendering, or None when it is settled or someone is already rendering it."""
-    job = Job.objects.filter(id=job_id).first()
+    # Everything settling needs, read once: the hold, the model's refund policy, the budget hold.
+    job = Job.objects.select_related("hold", "video_model", "project__budget_hold").filter(id=job_id).first()
     if job is None or job.state != J.RUNNING or job.started_at is not None:
         return None
     now = timezone.now()
@@ -61,28 +62,36 @@ def job_claim(*, job_id: int) -> Job | None:
     return job
 
 
-def job_settle(*, job_id: int, state: str, send: bool = True) -> bool:
+def job_settle(*, job_id: int, state: str, send: bool = True, job: Job | None = None) -> bool:
     """Move a running job to its final state and its credits accordingly; False if it was settled already.
 
     Charged (a success, or moderation by a model that charges for it): the job's hold is captured
     (`capture:job:<id>`) and closed (`close:job:<id>`). Otherwise it is voided (`void:job:<id>`) and the
     credits return to the project's budget hold (`return:job:<id>`). The freed slot goes to the next job
     in the team's line, sent to the workers on commit (unless `send` is False: the caller renders it).
+    `job` is the job as its claim read it (with its hold, model and project's budget hold), if at hand:
+    none of that changes while it runs.
     """
     if state not in (J.SUCCEEDED, J.FAILED, J.MODERATED):
         raise ValueError(f"a render ends succeeded, failed or moderated, not {state!r}")
+    if job is None:
+        job = Job.objects.select_related("hold", "video_model", "project__budget_hold").get(pk=job_id)
     with transaction.atomic():
         settled = Job.objects.filter(id=job_id, state=J.RUNNING).update(
             state=state, finished_at=timezone.now(), lease_expires_at=None
         )
         if not settled:
             return False
-        job = Job.objects.select_related("hold", "video_model", "project__budget_hold").get(pk=job_id)
+        # From here to the commit the team's ledger lock and then its dispatch lock are held, so this
+        # part is kept to two round trips: one ledger call, one dispatch.
         if is_charged(job, state):
-            ledger_capture(
-                hold=job.hold, credits=job.credits, key=f"capture:job:{job_id}", reference=job.reference
+            ledger_capture_and_close(
+                hold=job.hold,
+                credits=job.credits,
+                key=f"capture:job:{job_id}",
+                close_key=f"close:job:{job_id}",
+                reference=job.reference,
             )
-            ledger_close_hold(hold=job.hold, key=f"close:job:{job_id}")
         else:
             job_give_back(job)
         # No budget alert to check: settling turns committed credits into spent ones or returns them, so
@@ -91,6 +100,7 @@ def job_settle(*, job_id: int, state: str, send: bool = True) -> bool:
         next_jobs = Dispatch(started=take_free_slots(team_id=job.team_id))
         if next_jobs.started and send:
             transaction.on_commit(lambda: send_jobs(next_jobs.started, next_jobs))
+    job.state = state
     return True
 
 
@@ -102,4 +112,4 @@ def job_run(*, job_id: int, sleep: Callable[[float], None] = time.sleep, send: b
         return None
     sleep(job.render_seconds)
     state = job_outcome(seed=job.seed, success_rate=job.success_rate)
-    return state if job_settle(job_id=job_id, state=state, send=send) else None
+    return state if job_settle(job_id=job_id, state=state, send=send, job=job) else None
