@@ -323,17 +323,26 @@ BEGIN
     result.hold_resolved_at := h.resolved_at;
     RETURN ledger_record(p_key, p_kind, p_team, p_request, p_now, result);
 END $$;
--- Several operations of one team in one call, as if called one after the other, stopping at the first
--- that is not done (a refusal or a conflict, returned last). A step of kind 'hold' places a new hold;
--- the others run on the hold they name (capture, release, hold_extend, hold_close, hold_void).
+-- Several operations of one team in one call, as if called one after the other. Steps share a group
+-- number when each only makes sense after the one before: the first step of a group that is not done (a
+-- refusal or a conflict) skips the rest of its group (returned as 'skipped'); other groups go on. A step
+-- of kind 'hold' places a new hold; the others run on the hold they name (capture, release, hold_extend,
+-- hold_close, hold_void).
 CREATE FUNCTION ledger_hold_steps(
     p_team bigint, p_now timestamptz, p_kinds text[], p_holds bigint[], p_keys text[], p_requests jsonb[],
-    p_credits bigint[], p_references text[]
+    p_credits bigint[], p_references text[], p_groups int[]
 ) RETURNS SETOF ledger_outcome LANGUAGE plpgsql AS $$
 DECLARE
     result ledger_outcome;
+    skipped ledger_outcome;
+    v_stopped int;
 BEGIN
+    skipped.status := 'skipped';
     FOR i IN 1..array_length(p_kinds, 1) LOOP
+        IF p_groups[i] = v_stopped THEN
+            RETURN NEXT skipped;
+            CONTINUE;
+        END IF;
         IF p_kinds[i] = 'hold' THEN
             result := ledger_hold_op(p_team, p_keys[i], p_requests[i], p_now, p_credits[i], p_references[i], NULL);
         ELSE
@@ -341,13 +350,15 @@ BEGIN
                                        p_credits[i], p_references[i]);
         END IF;
         RETURN NEXT result;
-        EXIT WHEN result.status <> 'done';
+        IF result.status <> 'done' THEN
+            v_stopped := p_groups[i];
+        END IF;
     END LOOP;
 END $$;
 """
 
 UNINSTALL = """
-DROP FUNCTION IF EXISTS ledger_hold_steps(bigint, timestamptz, text[], bigint[], text[], jsonb[], bigint[], text[]);
+DROP FUNCTION IF EXISTS ledger_hold_steps(bigint, timestamptz, text[], bigint[], text[], jsonb[], bigint[], text[], int[]);
 DROP FUNCTION IF EXISTS ledger_hold_step(text, bigint, bigint, text, jsonb, timestamptz, bigint, text);
 DROP FUNCTION IF EXISTS ledger_hold_op(bigint, text, jsonb, timestamptz, bigint, text, timestamptz);
 DROP FUNCTION IF EXISTS ledger_pick_lots(bigint, bigint, timestamptz);

@@ -5,9 +5,10 @@ Split by domain (lots, holds, plans) with the shared machinery in `_core`; impor
 
 from ledger.services._core import MAX_CREDITS, ensure_system_accounts
 from ledger.services.holds import (
+    CaptureAndClose,
     HoldPart,
+    VoidInto,
     ledger_capture,
-    ledger_capture_and_close,
     ledger_close_hold,
     ledger_expire_holds,
     ledger_hold,
@@ -15,20 +16,21 @@ from ledger.services.holds import (
     ledger_hold_split,
     ledger_refund,
     ledger_release,
+    ledger_resolve_holds,
     ledger_void_hold,
-    ledger_void_into,
 )
 from ledger.services.lots import MIN_TOP_UP, ledger_adjust, ledger_expire_lots, ledger_grant, ledger_top_up
 from ledger.services.plans import ledger_grant_plan_credits, plan_grant_key, team_period
 
 __all__ = [
+    "CaptureAndClose",
     "HoldPart",
+    "VoidInto",
     "MAX_CREDITS",
     "MIN_TOP_UP",
     "ensure_system_accounts",
     "ledger_adjust",
     "ledger_capture",
-    "ledger_capture_and_close",
     "ledger_close_hold",
     "ledger_expire_holds",
     "ledger_expire_lots",
@@ -39,9 +41,9 @@ __all__ = [
     "ledger_hold_split",
     "ledger_refund",
     "ledger_release",
+    "ledger_resolve_holds",
     "ledger_top_up",
     "ledger_void_hold",
-    "ledger_void_into",
     "plan_grant_key",
     "team_period",
 ]

@@ -14,7 +14,7 @@ from datetime import datetime
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from ledger.errors import IdempotencyConflict, refusal_from
+from ledger.errors import IdempotencyConflict, LedgerError, refusal_from
 from ledger.models import Hold, Transaction
 from ledger.services._core import require_key
 
@@ -88,7 +88,7 @@ _HOLD_SQL = "SELECT * FROM ledger_hold_op(%s, %s, %s::jsonb, %s, %s, %s, %s)"
 _STEP_SQL = "SELECT * FROM ledger_hold_step(%s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
 _STEPS_SQL = (
     "SELECT * FROM ledger_hold_steps(%s, %s, %s::text[], %s::bigint[], %s::text[], %s::jsonb[], "
-    "%s::bigint[], %s::text[])"
+    "%s::bigint[], %s::text[], %s::int[])"
 )
 
 
@@ -135,6 +135,7 @@ class Step:
     request: dict
     credits: int | None = None
     reference: str = ""
+    group: int = 0  # a refusal skips the rest of its group
 
 
 def hold_step(
@@ -153,6 +154,19 @@ def steps(*, team_id: int, steps: list[Step]) -> list:
     """Run the steps in order in one round trip, as the single operations would run one after the other:
     the first refusal stops the sequence and is raised (the steps before it stay done, the refusal is
     recorded under its key). Returns what each operation returns (a Hold, or a Transaction or None)."""
+    outcomes = run_steps(team_id=team_id, steps=steps)
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
+    return outcomes
+
+
+SKIPPED = object()
+
+
+def run_steps(*, team_id: int, steps: list[Step]) -> list:
+    """Like `steps`, with groups: a refusal skips the rest of its group only. Returns, per step, what the
+    operation returns, or its refusal (not raised), or SKIPPED."""
     for step in steps:
         require_key(step.key)
     now = timezone.now()
@@ -165,6 +179,7 @@ def steps(*, team_id: int, steps: list[Step]) -> list:
         [json.dumps(step.request) for step in steps],
         [step.credits for step in steps],
         [step.reference for step in steps],
+        [step.group for step in steps],
     ]
     if connection.in_atomic_block:
         with transaction.atomic(savepoint=False), connection.cursor() as cursor:
@@ -174,29 +189,35 @@ def steps(*, team_id: int, steps: list[Step]) -> list:
         with connection.cursor() as cursor:
             cursor.execute(_STEPS_SQL, params)
             rows = cursor.fetchall()
-    values = []
-    for step, row in zip(steps, rows, strict=False):
+    outcomes = []
+    for step, row in zip(steps, rows, strict=True):
+        if row[0] == "skipped":
+            outcomes.append(SKIPPED)
+            continue
         result = Result(*row[:5], json.loads(row[5]) if isinstance(row[5], str) else row[5], *row[6:])
-        if step.kind == "hold":
-            _settle(result, step.key)
-            if result.replayed:
-                values.append(Hold.objects.get(pk=result.hold_id))
-            else:
-                values.append(
-                    _new_hold(
-                        hold_id=result.hold_id,
-                        team_id=team_id,
-                        credits=step.credits,
-                        reference=step.reference,
-                        key=step.key,
-                        expires_at=None,
-                        now=now,
-                    )
-                )
-        else:
-            returns = "transaction" if step.kind in ("capture", "release") else "hold"
-            values.append(_finish(step, result, now, returns))
-    return values
+        try:
+            outcomes.append(_value(step, result, team_id, now))
+        except LedgerError as refusal:
+            outcomes.append(refusal)
+    return outcomes
+
+
+def _value(step: Step, result: Result, team_id: int, now):
+    if step.kind != "hold":
+        returns = "transaction" if step.kind in ("capture", "release") else "hold"
+        return _finish(step, result, now, returns)
+    _settle(result, step.key)
+    if result.replayed:
+        return Hold.objects.get(pk=result.hold_id)
+    return _new_hold(
+        hold_id=result.hold_id,
+        team_id=team_id,
+        credits=step.credits,
+        reference=step.reference,
+        key=step.key,
+        expires_at=None,
+        now=now,
+    )
 
 
 def _finish(step: Step, result: Result, now, returns):

@@ -258,50 +258,91 @@ def ledger_refund(
     return _on_hold(hold, kind=K.REFUND, key=key, request=request, returns="transaction", body=body)
 
 
-def ledger_capture_and_close(
-    *, hold: Hold, credits: int, key: str, close_key: str, reference: str
-) -> Transaction:
-    """`ledger_capture` then `ledger_close_hold` (a take that succeeded): two operations under their own
-    keys, as if called one after the other, sent together (one round trip on PostgreSQL). A refused
-    capture stops there and is raised; the hold stays open."""
-    credits = require_credits(credits)
-    if not _pg.enabled():
-        txn = ledger_capture(hold=hold, credits=credits, key=key, reference=reference)
-        ledger_close_hold(hold=hold, key=close_key)
+@dataclass(frozen=True)
+class CaptureAndClose:
+    """`ledger_capture` of `credits` (`key`), then `ledger_close_hold` (`close_key`): a take that
+    succeeded. Resolves to the capture's Transaction."""
+
+    hold: Hold
+    credits: int
+    key: str
+    close_key: str
+    reference: str
+
+    def steps(self, group: int) -> list[_pg.Step]:
+        capture = {"hold": self.hold.pk, **_moving_request(self.credits, self.reference)}
+        return [
+            _pg.Step(K.CAPTURE, self.hold, self.key, capture, self.credits, self.reference, group),
+            _pg.Step(K.HOLD_CLOSE, self.hold, self.close_key, {"hold": self.hold.pk}, group=group),
+        ]
+
+    def one_by_one(self) -> Transaction:
+        txn = ledger_capture(hold=self.hold, credits=self.credits, key=self.key, reference=self.reference)
+        ledger_close_hold(hold=self.hold, key=self.close_key)
         return txn
-    steps = [
-        _pg.Step(
-            K.CAPTURE, hold, key, {"hold": hold.pk, **_moving_request(credits, reference)}, credits, reference
-        ),
-        _pg.Step(K.HOLD_CLOSE, hold, close_key, {"hold": hold.pk}),
-    ]
-    return _pg.steps(team_id=hold.team_id, steps=steps)[0]
+
+    def result(self, outcomes: list):
+        capture, close = outcomes
+        return next((o for o in (capture, close) if isinstance(o, Exception)), capture)
 
 
-def ledger_void_into(*, hold: Hold, key: str, into: Hold, into_key: str, credits: int) -> bool:
-    """`ledger_void_hold` of `hold`, then `ledger_hold_extend` of `into` by `credits` (a take's reservation
-    going back to its project's budget), sent together like `ledger_capture_and_close`. True if `into`
-    took the credits; False if it could not (resolved meanwhile, or the lots are short, e.g. the credits
-    came from a lot that expired): then they stay with the team, and that refusal is kept under
-    `into_key` as usual. A refused void is raised."""
-    credits = require_credits(credits)
-    try:
-        if not _pg.enabled():
-            ledger_void_hold(hold=hold, key=key)
-            ledger_hold_extend(hold=into, credits=credits, key=into_key)
-        else:
-            steps = [
-                _pg.Step(K.HOLD_VOID, hold, key, {"hold": hold.pk}),
-                _pg.Step(K.HOLD_EXTEND, into, into_key, {"hold": into.pk, "credits": credits}, credits),
-            ]
-            _pg.steps(team_id=hold.team_id, steps=steps)
-    except InsufficientCredits:
-        return False
-    except HoldAlreadyResolved as refusal:
-        if refusal.hold_id != into.pk:
-            raise
-        return False
-    return True
+@dataclass(frozen=True)
+class VoidInto:
+    """`ledger_void_hold` (`key`), then `ledger_hold_extend` of `into` by `credits` (`into_key`): a take's
+    reservation going back to its project's budget. Resolves to True if `into` took the credits; False if
+    it could not (resolved meanwhile, or the lots are short, e.g. the credits came from a lot that
+    expired): they stay with the team then, and that refusal is kept under `into_key` as usual."""
+
+    hold: Hold
+    key: str
+    into: Hold
+    into_key: str
+    credits: int
+
+    def steps(self, group: int) -> list[_pg.Step]:
+        extend = {"hold": self.into.pk, "credits": self.credits}
+        return [
+            _pg.Step(K.HOLD_VOID, self.hold, self.key, {"hold": self.hold.pk}, group=group),
+            _pg.Step(K.HOLD_EXTEND, self.into, self.into_key, extend, self.credits, group=group),
+        ]
+
+    def one_by_one(self) -> bool:
+        ledger_void_hold(hold=self.hold, key=self.key)
+        try:
+            ledger_hold_extend(hold=self.into, credits=self.credits, key=self.into_key)
+        except (HoldAlreadyResolved, InsufficientCredits):
+            return False
+        return True
+
+    def result(self, outcomes: list):
+        void, extend = outcomes
+        if isinstance(extend, HoldAlreadyResolved | InsufficientCredits):
+            return False  # the budget could not take them back
+        return next((o for o in (void, extend) if isinstance(o, Exception)), True)
+
+
+def ledger_resolve_holds(*, resolutions: list[CaptureAndClose | VoidInto]) -> list:
+    """Settle several holds of one team: each resolution runs as its operations would one after the
+    other, and they are all sent together (one round trip on PostgreSQL, however many). Returns each
+    one's result, in order. A refusal that ends a resolution early (a refused capture or void) is raised
+    once all have run: call it inside the transaction that should be rolled back then."""
+    for resolution in resolutions:
+        require_credits(resolution.credits)
+    if not _pg.enabled():
+        return [resolution.one_by_one() for resolution in resolutions]
+    team_ids = {resolution.hold.team_id for resolution in resolutions}
+    if len(team_ids) != 1:
+        raise ValueError("ledger_resolve_holds settles the holds of one team at a time")
+    plans = [resolution.steps(group) for group, resolution in enumerate(resolutions)]
+    outcomes = _pg.run_steps(team_id=team_ids.pop(), steps=[step for plan in plans for step in plan])
+    results, start = [], 0
+    for resolution, plan in zip(resolutions, plans, strict=True):
+        results.append(resolution.result(outcomes[start : start + len(plan)]))
+        start += len(plan)
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
 
 
 @dataclass(frozen=True)

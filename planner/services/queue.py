@@ -26,7 +26,7 @@ from kombu.exceptions import OperationalError
 from keter.accounts.models import Membership, Team
 from keter.errors import DomainError
 from ledger.errors import LedgerError
-from ledger.services import HoldPart, ledger_hold_split, ledger_void_into
+from ledger.services import HoldPart, VoidInto, ledger_hold_split, ledger_resolve_holds
 from planner import costing
 from planner.catalog import plan_check
 from planner.models import Job, Project, Scene
@@ -298,17 +298,22 @@ def job_give_back(job: Job) -> None:
     When the budget can no longer take them (the project was closed meanwhile, or the credits came from a
     lot that expired), they stay with the team: the void already made them available (or broke them).
     """
-    returned = ledger_void_into(
+    (returned,) = ledger_resolve_holds(resolutions=[job_give_back_resolution(job)])
+    if not returned:
+        log.info(
+            "job %s: %s credits stay with the team (the budget could not take them)", job.pk, job.credits
+        )
+
+
+def job_give_back_resolution(job: Job) -> VoidInto:
+    """What giving a job's credits back asks of the ledger (`void:job:<id>`, then `return:job:<id>`)."""
+    return VoidInto(
         hold=job.hold,
         key=f"void:job:{job.pk}",
         into=job.project.budget_hold,
         into_key=f"return:job:{job.pk}",
         credits=job.credits,
     )
-    if not returned:
-        log.info(
-            "job %s: %s credits stay with the team (the budget could not take them)", job.pk, job.credits
-        )
 
 
 def _lease(now: datetime, seconds: float = 0.0) -> datetime:

@@ -7,9 +7,12 @@ operation carries the job's key, so a task delivered twice, re-sent by the sweep
 crash settles the job once and moves its credits once.
 """
 
+import logging
 import random
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,10 +20,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ledger.models import Hold
-from ledger.services import ledger_capture_and_close
+from ledger.services import CaptureAndClose, VoidInto, ledger_resolve_holds
 from planner.models import Job, Project, VideoModel
-from planner.services.queue import job_give_back, queue_dispatch
+from planner.services.queue import job_give_back_resolution, queue_dispatch
 
+log = logging.getLogger(__name__)
 J = Job.State
 # Share of takes a model's moderation blocks, whatever the model (the catalog publishes no figure).
 MODERATION_RATE = 0.03
@@ -134,37 +138,129 @@ def job_settle(*, job_id: int, state: str, send: bool = True, job: Job | None = 
         job = _load_for_settling(job_id)
         if job is None:
             raise Job.DoesNotExist(f"No job {job_id}")
-    moment = connection.ops.adapt_datetimefield_value
+    settlement = _Settlement(job, state)
+    if send and not connection.in_atomic_block:
+        _settle_with_others(settlement)
+    else:
+        _settle([settlement])
+    if settlement.error is not None:
+        raise settlement.error
+    if not settlement.settled:
+        return False
+    if settlement.dispatches:
+        # The slots are free: the next takes in the team's line get them. In a transaction of its own,
+        # under the team's dispatch lock, so that lock and the ledger's are each held for one round trip
+        # and a commit, by two settlements at a time. A worker lost in between leaves the slots to the
+        # sweeper, which already covers a dispatch that never ran.
+        queue_dispatch(team_id=job.team_id, send=send)
+    job.state = state
+    return True
+
+
+@dataclass
+class _Settlement:
+    job: Job
+    state: str
+    settled: bool = False
+    dispatches: bool = False
+    error: BaseException | None = None
+    done: bool = False
+
+
+class _Line:
+    """One team's settlements in this worker process: one settles at a time (`turn`); those that arrive
+    meanwhile wait in `waiting` and the next one to get the turn settles them all together."""
+
+    def __init__(self):
+        self.turn = threading.Lock()
+        self.guard = threading.Lock()
+        self.waiting: list[_Settlement] = []
+
+
+_lines: dict[int, _Line] = {}
+_lines_guard = threading.Lock()
+
+
+def _settle_with_others(settlement: _Settlement) -> None:
+    """Settle along with the team's other takes finishing in this process at the same moment.
+
+    A team's settlements are serialized by its ledger lock, held until each commit, so one team's takes
+    settle one commit after the other; on a busy worker (a thread pool) the ones that would queue for
+    the lock are settled in the same transaction instead: one ledger call and one commit for all of
+    them. Each job still moves out of `running` by its conditional UPDATE in the transaction that moves
+    its credits, so nothing changes for exactly-once.
+    """
+    with _lines_guard:
+        line = _lines.setdefault(settlement.job.team_id, _Line())
+    with line.guard:
+        line.waiting.append(settlement)
+    with line.turn:
+        if settlement.done:
+            return  # settled by the thread that had the turn before
+        with line.guard:
+            batch, line.waiting = line.waiting, []
+        _settle(batch)
+
+
+def _settle(batch: list[_Settlement]) -> None:
+    try:
+        try:
+            _settle_in_one_transaction(batch)
+        except Exception as error:
+            if len(batch) == 1:
+                batch[0].error = error
+                return
+            # One of them failed: the transaction rolled back for all, so settle each on its own.
+            for settlement in batch:
+                try:
+                    _settle_in_one_transaction([settlement])
+                except Exception as own_error:
+                    settlement.error = own_error
+    finally:
+        for settlement in batch:
+            settlement.done = True
+
+
+def _settle_in_one_transaction(batch: list[_Settlement]) -> None:
+    states = " ".join("WHEN %s THEN %s" for _ in batch)
+    ids = ", ".join("%s" for _ in batch)
+    params = [value for settlement in batch for value in (settlement.job.pk, settlement.state)]
+    params += [connection.ops.adapt_datetimefield_value(timezone.now())]
+    params += [settlement.job.pk for settlement in batch] + [J.RUNNING]
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {Job._meta.db_table} SET state = %s, finished_at = %s, lease_expires_at = NULL "
-                "WHERE id = %s AND state = %s",
-                [state, moment(timezone.now()), job_id, J.RUNNING],
+                f"UPDATE {Job._meta.db_table} SET state = CASE id {states} END, finished_at = %s, "
+                f"lease_expires_at = NULL WHERE id IN ({ids}) AND state = %s RETURNING id",
+                params,
             )
-            settled = cursor.rowcount
-        if not settled:
-            return False
-        # From here to the commit the team's ledger lock is held, and every settlement of the team waits
-        # for it: one ledger call, then the commit.
-        if is_charged(job, state):
-            ledger_capture_and_close(
-                hold=job.hold,
-                credits=job.credits,
-                key=f"capture:job:{job_id}",
-                close_key=f"close:job:{job_id}",
-                reference=job.reference,
-            )
-        else:
-            job_give_back(job)
+            settled = {row[0] for row in cursor.fetchall()}
+        for settlement in batch:
+            settlement.settled = settlement.job.pk in settled
+        # From here to the commit the team's ledger lock is held: one ledger call, then the commit.
+        resolutions = [_resolution(s.job, s.state) for s in batch if s.settled]
+        if resolutions:
+            results = ledger_resolve_holds(resolutions=resolutions)
+            for resolution, result in zip(resolutions, results, strict=True):
+                if isinstance(resolution, VoidInto) and not result:
+                    log.info("%s credits stay with the team (the budget could not take them)", resolution.key)
         # No budget alert to check: settling turns committed credits into spent ones or returns them, so
         # spent + committed never grows here (the launch checked it).
-    # The slot is free: the next take in the team's line gets it. In a transaction of its own, under the
-    # team's dispatch lock, so that lock and the ledger's are each held for one round trip and a commit,
-    # by two settlements at a time. A worker lost between the two leaves the slot to the sweeper.
-    queue_dispatch(team_id=job.team_id, send=send)
-    job.state = state
-    return True
+    first = next((settlement for settlement in batch if settlement.settled), None)
+    if first is not None:
+        first.dispatches = True  # one dispatch hands out every slot the batch freed
+
+
+def _resolution(job: Job, state: str) -> CaptureAndClose | VoidInto:
+    if is_charged(job, state):
+        return CaptureAndClose(
+            hold=job.hold,
+            credits=job.credits,
+            key=f"capture:job:{job.pk}",
+            close_key=f"close:job:{job.pk}",
+            reference=job.reference,
+        )
+    return job_give_back_resolution(job)
 
 
 def job_run(*, job_id: int, sleep: Callable[[float], None] = time.sleep, send: bool = True) -> str | None:
