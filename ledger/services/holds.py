@@ -329,7 +329,21 @@ def ledger_resolve_holds(*, resolutions: list[CaptureAndClose | VoidInto]) -> li
     for resolution in resolutions:
         require_credits(resolution.credits)
     if not _pg.enabled():
-        return [resolution.one_by_one() for resolution in resolutions]
+        results = []
+        for resolution in resolutions:
+            try:
+                results.append(resolution.one_by_one())
+            except LedgerError as refusal:
+                results.append(refusal)
+    else:
+        results = _resolve_in_one_call(resolutions)
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+def _resolve_in_one_call(resolutions: list[CaptureAndClose | VoidInto]) -> list:
     team_ids = {resolution.hold.team_id for resolution in resolutions}
     if len(team_ids) != 1:
         raise ValueError("ledger_resolve_holds settles the holds of one team at a time")
@@ -339,9 +353,6 @@ def ledger_resolve_holds(*, resolutions: list[CaptureAndClose | VoidInto]) -> li
     for resolution, plan in zip(resolutions, plans, strict=True):
         results.append(resolution.result(outcomes[start : start + len(plan)]))
         start += len(plan)
-    for result in results:
-        if isinstance(result, Exception):
-            raise result
     return results
 
 
