@@ -328,14 +328,24 @@ def queue_dispatch(*, team_id: int, send: bool = True) -> Dispatch:
     caller that renders the jobs itself (the demo seed).
     """
     result = Dispatch()
+    owns_transaction = not connection.in_atomic_block
     with transaction.atomic():
-        result.started = take_free_slots(team_id=team_id)
+        result.started = take_free_slots(team_id=team_id, wait_for_disk=not owns_transaction)
         if result.started and send:
             transaction.on_commit(lambda: send_jobs(result.started, result))
     return result
 
 
-def take_free_slots(*, team_id: int) -> list[int]:
+# Prefixed to a transaction's first statement on PostgreSQL: its commit returns before its record is on
+# disk. Only for a transaction that moves no credits and that the queue redoes if it is lost: a dispatch
+# (lost, its jobs are queued again and the sweeper hands the slots out anew; a task sent for one finds it
+# not running and does nothing) or a claim (lost, the job is unclaimed and is rendered again). A database
+# crash can lose the last such commits, never half of one, and the next ordinary commit, a settlement's,
+# puts them on disk with it. Settlements, which move credits, always wait for the disk.
+NO_DISK_WAIT = "SET LOCAL synchronous_commit TO OFF; "
+
+
+def take_free_slots(*, team_id: int, wait_for_disk: bool = True) -> list[int]:
     """Move the team's oldest queued jobs into its free slots (inside the caller's transaction).
 
     The team row is locked while slots are counted, so two dispatches never hand out the same slot. The
@@ -363,8 +373,11 @@ def take_free_slots(*, team_id: int) -> list[int]:
     )
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"{lock}; {move}", [team_id, *params])
+            prefix = "" if wait_for_disk else NO_DISK_WAIT
+            cursor.execute(f"{prefix}{lock}; {move}", [team_id, *params])
             cursor.nextset()
+            if prefix:
+                cursor.nextset()
         else:
             cursor.execute(lock, [team_id])
             cursor.execute(move, params)
