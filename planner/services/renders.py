@@ -212,7 +212,11 @@ def _settle(batch: list[_Settlement]) -> None:
     try:
         try:
             _settle_in_one_transaction(batch)
-        except Exception as error:
+        except BaseException as error:
+            if not isinstance(error, Exception):  # the worker is stopping: nobody here settled anything
+                for settlement in batch:
+                    settlement.error = error
+                raise
             if len(batch) == 1:
                 batch[0].error = error
                 return
