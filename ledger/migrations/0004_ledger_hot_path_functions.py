@@ -96,7 +96,8 @@ BEGIN
                                   error_code, error_message, error_details, created_at)
     VALUES (p_key, p_kind, p_team, p_request, p_result.status, p_result.transaction_id, p_result.hold_id,
             NULL, coalesce(p_result.error_code, ''),
-            coalesce(ledger_refusal_message(p_result.error_code, p_result.error_details), ''),
+            CASE WHEN p_result.error_code IS NULL THEN ''
+                 ELSE ledger_refusal_message(p_result.error_code, p_result.error_details) END,
             coalesce(p_result.error_details, '{}'::jsonb), p_now);
     p_result.replayed := false;
     RETURN p_result;

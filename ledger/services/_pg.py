@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -53,23 +54,29 @@ class Result:
     hold_resolved_at: datetime | None
 
 
+def _fetch(sql: str, params: list) -> list[tuple]:
+    """Run one statement as a prepared statement with its parameters bound by the server: these few
+    statements run thousands of times per connection, so the server parses and plans each once."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall()
+
+
 def _call(sql: str, params: list) -> Result:
     """One statement. Outside a transaction it is its own (the deferred triggers judge it as it ends);
     inside the caller's, an error marks that transaction for rollback, as a failed write would."""
     if connection.in_atomic_block:
-        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        with transaction.atomic(savepoint=False), connection.wrap_database_errors:
+            (row,) = _fetch(sql, params)
     else:
         try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                row = cursor.fetchone()
+            with connection.wrap_database_errors:
+                (row,) = _fetch(sql, params)
         except IntegrityError:
             # Two teams raced for one key (they do not share a lock): the loser looks again, is refused.
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                row = cursor.fetchone()
+            with connection.wrap_database_errors:
+                (row,) = _fetch(sql, params)
     details = row[5]
     if isinstance(details, str):
         details = json.loads(details)
@@ -182,13 +189,11 @@ def run_steps(*, team_id: int, steps: list[Step]) -> list:
         [step.group for step in steps],
     ]
     if connection.in_atomic_block:
-        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-            cursor.execute(_STEPS_SQL, params)
-            rows = cursor.fetchall()
+        with transaction.atomic(savepoint=False), connection.wrap_database_errors:
+            rows = _fetch(_STEPS_SQL, params)
     else:
-        with connection.cursor() as cursor:
-            cursor.execute(_STEPS_SQL, params)
-            rows = cursor.fetchall()
+        with connection.wrap_database_errors:
+            rows = _fetch(_STEPS_SQL, params)
     outcomes = []
     for step, row in zip(steps, rows, strict=True):
         if row[0] == "skipped":
