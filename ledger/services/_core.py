@@ -15,8 +15,11 @@ Bodies refuse before they write, so a refusal can be stored in the same transact
 When the caller already holds a transaction (an approval calling `ledger_hold` inside its own atomic
 block), the operation is a savepoint of it: its outcome, a stored refusal included, lasts only if the
 caller commits.
-On PostgreSQL steps 1-2 are one round trip and step 4 another (see `_sql`), so an operation costs four
-round trips with BEGIN and COMMIT.
+Here, steps 1-2 are one round trip and step 4 another (see `_sql`), so an operation costs four round
+trips with BEGIN and COMMIT. On PostgreSQL the hold operations (hold, capture, release, extend, close,
+void, time-out) skip this path: each is one call of a database function doing the same four steps
+(`_pg`, migration 0004), one round trip; tests/ledger/test_sql_parity.py keeps the two writing the same
+rows. Grants, top-ups, adjustments, refunds and lot expiry run here on every database.
 """
 
 from collections.abc import Callable

@@ -11,13 +11,21 @@ A hold resolves once: closed (posted), voided, or timed out. A second resolution
 (`HoldAlreadyResolved`), never repeated.
 """
 
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.utils import timezone
 
 from keter.accounts.models import Team
-from ledger.errors import HoldAlreadyResolved, HoldExceeded, LedgerError, RefundExceedsCaptured
+from ledger.errors import (
+    HoldAlreadyResolved,
+    HoldExceeded,
+    InsufficientCredits,
+    LedgerError,
+    RefundExceedsCaptured,
+)
 from ledger.models import Account, Hold, HoldLot, Lot, Transaction
+from ledger.services import _pg
 from ledger.services._core import (
     Book,
     Outcome,
@@ -39,13 +47,26 @@ A = Account.Kind
 K = Transaction.Kind
 
 
+def _hold_request(credits: int, reference: str, expires_at: datetime | None) -> dict:
+    return {"credits": credits, "reference": reference, "expires_at": as_json_moment(expires_at)}
+
+
 def ledger_hold(
     *, team: Team, credits: int, key: str, reference: str, expires_at: datetime | None = None
 ) -> Hold:
     """Set credits aside (available → held); `InsufficientCredits` if the spendable lots are short."""
     credits = require_credits(credits)
     expires_at = require_moment(expires_at, field="expires_at")
-    request = {"credits": credits, "reference": reference, "expires_at": as_json_moment(expires_at)}
+    request = _hold_request(credits, reference, expires_at)
+    if _pg.enabled():
+        return _pg.hold(
+            team_id=team.pk,
+            key=key,
+            request=request,
+            credits=credits,
+            reference=reference,
+            expires_at=expires_at,
+        )
 
     def body(book: Book) -> Outcome:
         picks = pick_from_lots(spendable_lots(book), credits)
@@ -107,8 +128,21 @@ def ledger_hold_extend(*, hold: Hold, credits: int, key: str) -> Hold:
 
     request = {"credits": credits}
     return _on_hold(
-        hold, kind=K.HOLD_EXTEND, key=key, request=request, returns="hold", body=body, needs_lots=True
+        hold,
+        kind=K.HOLD_EXTEND,
+        key=key,
+        request=request,
+        returns="hold",
+        body=body,
+        needs_lots=True,
+        credits=credits,
     )
+
+
+def _moving_request(credits: int, reference: str) -> dict:
+    # What capture and release record under their key; the combined operations below record the same,
+    # so a retry through either replays the other.
+    return {"credits": credits, "reference": reference}
 
 
 def ledger_capture(*, hold: Hold, credits: int, key: str, reference: str) -> Transaction:
@@ -137,8 +171,17 @@ def ledger_capture(*, hold: Hold, credits: int, key: str, reference: str) -> Tra
         book.writes.update([a.lot for a in touched], ("reserved", "remaining"))
         return Outcome(txn, transaction=txn, hold=fresh)
 
-    request = {"credits": credits, "reference": reference}
-    return _on_hold(hold, kind=K.CAPTURE, key=key, request=request, returns="transaction", body=body)
+    request = _moving_request(credits, reference)
+    return _on_hold(
+        hold,
+        kind=K.CAPTURE,
+        key=key,
+        request=request,
+        returns="transaction",
+        body=body,
+        credits=credits,
+        reference=reference,
+    )
 
 
 def ledger_release(*, hold: Hold, credits: int, key: str, reference: str = "") -> Transaction:
@@ -152,8 +195,17 @@ def ledger_release(*, hold: Hold, credits: int, key: str, reference: str = "") -
         book.writes.update([fresh], ("released",))
         return Outcome(txn, transaction=txn, hold=fresh)
 
-    request = {"credits": credits, "reference": reference}
-    return _on_hold(hold, kind=K.RELEASE, key=key, request=request, returns="transaction", body=body)
+    request = _moving_request(credits, reference)
+    return _on_hold(
+        hold,
+        kind=K.RELEASE,
+        key=key,
+        request=request,
+        returns="transaction",
+        body=body,
+        credits=credits,
+        reference=reference,
+    )
 
 
 def ledger_close_hold(*, hold: Hold, key: str) -> Hold:
@@ -206,6 +258,139 @@ def ledger_refund(
     return _on_hold(hold, kind=K.REFUND, key=key, request=request, returns="transaction", body=body)
 
 
+@dataclass(frozen=True)
+class CaptureAndClose:
+    """`ledger_capture` of `credits` (`key`), then `ledger_close_hold` (`close_key`): a take that
+    succeeded. Resolves to the capture's Transaction."""
+
+    hold: Hold
+    credits: int
+    key: str
+    close_key: str
+    reference: str
+
+    def steps(self, group: int) -> list[_pg.Step]:
+        capture = {"hold": self.hold.pk, **_moving_request(self.credits, self.reference)}
+        return [
+            _pg.Step(K.CAPTURE, self.hold, self.key, capture, self.credits, self.reference, group),
+            _pg.Step(K.HOLD_CLOSE, self.hold, self.close_key, {"hold": self.hold.pk}, group=group),
+        ]
+
+    def one_by_one(self) -> Transaction:
+        txn = ledger_capture(hold=self.hold, credits=self.credits, key=self.key, reference=self.reference)
+        ledger_close_hold(hold=self.hold, key=self.close_key)
+        return txn
+
+    def result(self, outcomes: list):
+        capture, close = outcomes
+        return next((o for o in (capture, close) if isinstance(o, Exception)), capture)
+
+
+@dataclass(frozen=True)
+class VoidInto:
+    """`ledger_void_hold` (`key`), then `ledger_hold_extend` of `into` by `credits` (`into_key`): a take's
+    reservation going back to its project's budget. Resolves to True if `into` took the credits; False if
+    it could not (resolved meanwhile, or the lots are short, e.g. the credits came from a lot that
+    expired): they stay with the team then, and that refusal is kept under `into_key` as usual."""
+
+    hold: Hold
+    key: str
+    into: Hold
+    into_key: str
+    credits: int
+
+    def steps(self, group: int) -> list[_pg.Step]:
+        extend = {"hold": self.into.pk, "credits": self.credits}
+        return [
+            _pg.Step(K.HOLD_VOID, self.hold, self.key, {"hold": self.hold.pk}, group=group),
+            _pg.Step(K.HOLD_EXTEND, self.into, self.into_key, extend, self.credits, group=group),
+        ]
+
+    def one_by_one(self) -> bool:
+        ledger_void_hold(hold=self.hold, key=self.key)
+        try:
+            ledger_hold_extend(hold=self.into, credits=self.credits, key=self.into_key)
+        except (HoldAlreadyResolved, InsufficientCredits):
+            return False
+        return True
+
+    def result(self, outcomes: list):
+        void, extend = outcomes
+        if isinstance(extend, HoldAlreadyResolved | InsufficientCredits):
+            return False  # the budget could not take them back
+        return next((o for o in (void, extend) if isinstance(o, Exception)), True)
+
+
+def ledger_resolve_holds(*, resolutions: list[CaptureAndClose | VoidInto]) -> list:
+    """Settle several holds of one team: each resolution runs as its operations would one after the
+    other, and they are all sent together (one round trip on PostgreSQL, however many). Returns each
+    one's result, in order. A refusal that ends a resolution early (a refused capture or void) is raised
+    once all have run: call it inside the transaction that should be rolled back then."""
+    for resolution in resolutions:
+        require_credits(resolution.credits)
+    if not _pg.enabled():
+        results = []
+        for resolution in resolutions:
+            try:
+                results.append(resolution.one_by_one())
+            except LedgerError as refusal:
+                results.append(refusal)
+    else:
+        results = _resolve_in_one_call(resolutions)
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+def _resolve_in_one_call(resolutions: list[CaptureAndClose | VoidInto]) -> list:
+    team_ids = {resolution.hold.team_id for resolution in resolutions}
+    if len(team_ids) != 1:
+        raise ValueError("ledger_resolve_holds settles the holds of one team at a time")
+    plans = [resolution.steps(group) for group, resolution in enumerate(resolutions)]
+    outcomes = _pg.run_steps(team_id=team_ids.pop(), steps=[step for plan in plans for step in plan])
+    results, start = [], 0
+    for resolution, plan in zip(resolutions, plans, strict=True):
+        results.append(resolution.result(outcomes[start : start + len(plan)]))
+        start += len(plan)
+    return results
+
+
+@dataclass(frozen=True)
+class HoldPart:
+    """A part of a hold to move into a hold of its own: released under `release_key`, held under `key`."""
+
+    credits: int
+    release_key: str
+    key: str
+    reference: str
+
+
+def ledger_hold_split(*, hold: Hold, parts: list[HoldPart]) -> list[Hold]:
+    """Move credits out of a pending hold into new holds, part by part: `ledger_release` of the part from
+    `hold`, then `ledger_hold` of as many (a project's budget giving each launched take a reservation of
+    its own). As if called one after the other, all sent together (one round trip on PostgreSQL); the
+    first refusal stops there and is raised, the parts before it staying done (call it inside the
+    transaction that should undo them). Returns the new holds, in order."""
+    parts = [replace(part, credits=require_credits(part.credits)) for part in parts]
+    if not parts:
+        return []
+    if not _pg.enabled():
+        team = Team(pk=hold.team_id)
+        new = []
+        for part in parts:
+            ledger_release(hold=hold, credits=part.credits, key=part.release_key, reference=part.reference)
+            new.append(ledger_hold(team=team, credits=part.credits, key=part.key, reference=part.reference))
+        return new
+    steps = []
+    for part in parts:
+        release = {"hold": hold.pk, **_moving_request(part.credits, part.reference)}
+        steps.append(_pg.Step(K.RELEASE, hold, part.release_key, release, part.credits, part.reference))
+        held = _hold_request(part.credits, part.reference, None)
+        steps.append(_pg.Step(K.HOLD, None, part.key, held, part.credits, part.reference))
+    return _pg.steps(team_id=hold.team_id, steps=steps)[1::2]
+
+
 def ledger_expire_holds(*, now: datetime | None = None) -> int:
     """Time out every pending hold past its `expires_at`: the uncaptured rest is released. Returns how
     many timed out; a hold resolved meanwhile by someone else is left as it is."""
@@ -240,10 +425,33 @@ def _resolve(*, hold: Hold, key: str, status: str, kind: str) -> Hold:
 
 
 def _on_hold(
-    hold: Hold, *, kind: str, key: str, request: dict, returns: str, body, needs_lots: bool = False
+    hold: Hold,
+    *,
+    kind: str,
+    key: str,
+    request: dict,
+    returns: str,
+    body,
+    needs_lots: bool = False,
+    credits: int | None = None,
+    reference: str = "",
 ) -> object:
     """Run an operation on an existing hold, read afresh under the team lock (the caller's copy may be
-    stale), and bring the caller's copy up to date afterwards."""
+    stale), and bring the caller's copy up to date afterwards.
+
+    On PostgreSQL, capture, release, extension and the resolutions run as one database function call
+    (`_pg`); refunds, rarer and with more rules, keep the Python body (`body`) everywhere."""
+    if kind != K.REFUND and _pg.enabled():
+        request = {"hold": hold.pk, **request}
+        return _pg.hold_step(
+            kind=kind,
+            hold=hold,
+            key=key,
+            request=request,
+            credits=credits,
+            reference=reference,
+            returns=returns,
+        )
     seen = {}
 
     def reads(now):

@@ -18,15 +18,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from keter.accounts.models import Membership, Team
 from keter.errors import DomainError
-from ledger.errors import HoldAlreadyResolved, InsufficientCredits, LedgerError
-from ledger.services import ledger_hold, ledger_hold_extend, ledger_release, ledger_void_hold
+from ledger.errors import LedgerError
+from ledger.services import HoldPart, VoidInto, ledger_hold_split, ledger_resolve_holds
 from planner import costing
 from planner.catalog import plan_check
 from planner.models import Job, Project, Scene
@@ -127,7 +127,7 @@ def _launch(*, project, by, ctx, rng, wanted: dict[int, int | None] | None) -> L
                 f"need {needed:,}: launch fewer takes or ask for a change order",
                 field="takes",
             )
-        launch.jobs = _write_jobs(project, orders, by, rng or random.SystemRandom())
+        jobs = _write_jobs(project, orders, by, rng or random.SystemRandom())
         if project.status == Project.Status.APPROVED:
             project.status = Project.Status.IN_PRODUCTION
             project.save(update_fields=["status", "updated_at"])
@@ -135,6 +135,8 @@ def _launch(*, project, by, ctx, rng, wanted: dict[int, int | None] | None) -> L
             status=Scene.Status.IN_PRODUCTION
         )
         budget_usage_check(project=project)
+        # Last, because the ledger's team lock is held from here to the commit: settlements wait on it.
+        launch.jobs = _reserve(project, jobs)
 
         def offer() -> None:
             launch.dispatch = queue_dispatch(team_id=project.team_id)
@@ -204,7 +206,7 @@ def _order(scene: Scene, takes: int, ctx: PricingContext) -> _Order:
 
 
 def _write_jobs(project: Project, orders: list[_Order], by: Membership, rng: random.Random) -> list[Job]:
-    """The job rows, then for each its reservation: out of the budget hold, into a hold of its own."""
+    """The job rows, queued, numbered after the scene's last take; `_reserve` gives them their credits."""
     last_take = dict(
         Job.objects.filter(scene__in=[o.scene for o in orders])
         .order_by()
@@ -235,20 +237,28 @@ def _write_jobs(project: Project, orders: list[_Order], by: Membership, rng: ran
                 )
             )
     Job.objects.bulk_create(jobs)
-    for job in jobs:
-        try:
-            ledger_release(
-                hold=project.budget_hold,
-                credits=job.credits,
-                key=f"reserve:job:{job.pk}",
-                reference=job.reference,
-            )
-            job.hold = ledger_hold(
-                team=project.team, credits=job.credits, key=f"hold:job:{job.pk}", reference=job.reference
-            )
-        except LedgerError as refusal:
-            # The whole launch rolls back with it, so nothing is written.
-            raise QueueError(f"The ledger refused the reservation: {refusal.message}") from None
+    return jobs
+
+
+def _reserve(project: Project, jobs: list[Job]) -> list[Job]:
+    """Each job's reservation: out of the budget hold (`reserve:job:<id>`), into a hold of its own
+    (`hold:job:<id>`), all in one call to the ledger."""
+    parts = [
+        HoldPart(
+            credits=job.credits,
+            release_key=f"reserve:job:{job.pk}",
+            key=f"hold:job:{job.pk}",
+            reference=job.reference,
+        )
+        for job in jobs
+    ]
+    try:
+        holds = ledger_hold_split(hold=project.budget_hold, parts=parts)
+    except LedgerError as refusal:
+        # The whole launch rolls back with it, so nothing is written.
+        raise QueueError(f"The ledger refused the reservation: {refusal.message}") from None
+    for job, hold in zip(jobs, holds, strict=True):
+        job.hold = hold
     Job.objects.bulk_update(jobs, ["hold"])
     return jobs
 
@@ -288,12 +298,22 @@ def job_give_back(job: Job) -> None:
     When the budget can no longer take them (the project was closed meanwhile, or the credits came from a
     lot that expired), they stay with the team: the void already made them available (or broke them).
     """
-    ledger_void_hold(hold=job.hold, key=f"void:job:{job.pk}")
-    budget_hold = job.project.budget_hold
-    try:
-        ledger_hold_extend(hold=budget_hold, credits=job.credits, key=f"return:job:{job.pk}")
-    except (HoldAlreadyResolved, InsufficientCredits) as refusal:
-        log.info("job %s: %s credits stay with the team (%s)", job.pk, job.credits, refusal.message)
+    (returned,) = ledger_resolve_holds(resolutions=[job_give_back_resolution(job)])
+    if not returned:
+        log.info(
+            "job %s: %s credits stay with the team (the budget could not take them)", job.pk, job.credits
+        )
+
+
+def job_give_back_resolution(job: Job) -> VoidInto:
+    """What giving a job's credits back asks of the ledger (`void:job:<id>`, then `return:job:<id>`)."""
+    return VoidInto(
+        hold=job.hold,
+        key=f"void:job:{job.pk}",
+        into=job.project.budget_hold,
+        into_key=f"return:job:{job.pk}",
+        credits=job.credits,
+    )
 
 
 def _lease(now: datetime, seconds: float = 0.0) -> datetime:
@@ -308,37 +328,61 @@ def queue_dispatch(*, team_id: int, send: bool = True) -> Dispatch:
     caller that renders the jobs itself (the demo seed).
     """
     result = Dispatch()
+    owns_transaction = not connection.in_atomic_block
     with transaction.atomic():
-        result.started = take_free_slots(team_id=team_id)
+        result.started = take_free_slots(team_id=team_id, wait_for_disk=not owns_transaction)
         if result.started and send:
             transaction.on_commit(lambda: send_jobs(result.started, result))
     return result
 
 
-def take_free_slots(*, team_id: int) -> list[int]:
+# Prefixed to a transaction's first statement on PostgreSQL: its commit returns before its record is on
+# disk. Only for a transaction that moves no credits and that the queue redoes if it is lost: a dispatch
+# (lost, its jobs are queued again and the sweeper hands the slots out anew; a task sent for one finds it
+# not running and does nothing) or a claim (lost, the job is unclaimed and is rendered again). A database
+# crash can lose the last such commits, never half of one, and the next ordinary commit, a settlement's,
+# puts them on disk with it. Settlements, which move credits, always wait for the disk.
+NO_DISK_WAIT = "SET LOCAL synchronous_commit TO OFF; "
+
+
+def take_free_slots(*, team_id: int, wait_for_disk: bool = True) -> list[int]:
     """Move the team's oldest queued jobs into its free slots (inside the caller's transaction).
 
     The team row is locked while slots are counted, so two dispatches never hand out the same slot. The
     queued rows are taken with SKIP LOCKED: a job a cancel is holding is left for the next round, and a
     dispatch never waits for a job row, so it cannot close a deadlock with a settlement or a cancel.
+    It runs under the team's lock, which every settlement of the team waits for: on PostgreSQL the lock
+    and the move travel together in one round trip (two statements, so the count after the lock sees
+    what the previous holder committed); elsewhere they run one after the other.
     """
-    team = Team.objects.select_for_update(of=("self",)).select_related("plan").get(pk=team_id)
-    line = Job.objects.filter(team_id=team_id)
-    free = team.plan.concurrent_generations - line.filter(state=J.RUNNING).count()
-    if free <= 0:
-        return []
-    oldest = list(
-        line.filter(state=J.QUEUED)
-        .order_by("queued_at", "id")
-        .select_for_update(of=("self",), skip_locked=True)
-        .values_list("id", flat=True)[:free]
+    now = timezone.now()
+    job, team, plan = Job._meta.db_table, Team._meta.db_table, Team.plan.field.related_model._meta.db_table
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    move = (
+        f"UPDATE {job} SET state = %s, dispatched_at = %s, lease_expires_at = %s WHERE id IN ("
+        f"SELECT id FROM {job} WHERE team_id = %s AND state = %s ORDER BY queued_at, id LIMIT {greatest}(0, "
+        f"(SELECT p.concurrent_generations FROM {team} t JOIN {plan} p ON p.id = t.plan_id WHERE t.id = %s)"
+        f" - (SELECT COUNT(*) FROM {job} WHERE team_id = %s AND state = %s)){skip_locked}"
+        f") RETURNING id, queued_at"
     )
-    if oldest:
-        now = timezone.now()
-        Job.objects.filter(id__in=oldest).update(
-            state=J.RUNNING, dispatched_at=now, lease_expires_at=_lease(now)
-        )
-    return oldest
+    moment = connection.ops.adapt_datetimefield_value
+    params = [J.RUNNING, moment(now), moment(_lease(now)), team_id, J.QUEUED, team_id, team_id, J.RUNNING]
+    lock = f"SELECT id FROM {team} WHERE id = %s" + (
+        " FOR UPDATE" if connection.features.has_select_for_update else ""
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            prefix = "" if wait_for_disk else NO_DISK_WAIT
+            cursor.execute(f"{prefix}{lock}; {move}", [team_id, *params])
+            cursor.nextset()
+            if prefix:
+                cursor.nextset()
+        else:
+            cursor.execute(lock, [team_id])
+            cursor.execute(move, params)
+        moved = cursor.fetchall()
+    return [job_id for job_id, _ in sorted(moved, key=lambda row: (row[1], row[0]))]
 
 
 def send_jobs(job_ids: list[int], result: Dispatch) -> None:

@@ -7,20 +7,24 @@ operation carries the job's key, so a task delivered twice, re-sent by the sweep
 crash settles the job once and moves its credits once.
 """
 
+import logging
 import random
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
-from ledger.services import ledger_capture, ledger_close_hold
-from planner.models import Job
-from planner.services.queue import Dispatch, job_give_back, send_jobs, take_free_slots
+from ledger.models import Hold
+from ledger.services import CaptureAndClose, VoidInto, ledger_resolve_holds
+from planner.models import Job, Project, VideoModel
+from planner.services.queue import NO_DISK_WAIT, job_give_back_resolution, queue_dispatch
 
+log = logging.getLogger(__name__)
 J = Job.State
 # Share of takes a model's moderation blocks, whatever the model (the catalog publishes no figure).
 MODERATION_RATE = 0.03
@@ -46,52 +50,227 @@ def is_charged(job: Job, state: str) -> bool:
 
 
 def job_claim(*, job_id: int) -> Job | None:
-    """Take the job for rendering, or None when it is settled or someone is already rendering it."""
-    job = Job.objects.filter(id=job_id).first()
+    """Take the job for rendering, or None when it is settled or someone is already rendering it.
+
+    The job comes back with what settling needs (its hold, its model's refund policy, its project's
+    budget hold) loaded; its other fields load on first use. This runs once per take on a busy worker,
+    so it reads in one plain joined SELECT rather than through the ORM, whose compiling of a
+    select_related query cost more CPU than the rest of the task.
+    """
+    job = _load_for_settling(job_id)
     if job is None or job.state != J.RUNNING or job.started_at is not None:
         return None
     now = timezone.now()
     lease = now + timedelta(seconds=job.render_seconds + settings.KETER_QUEUE_LEASE_SECONDS)
-    claimed = Job.objects.filter(id=job_id, state=J.RUNNING, started_at__isnull=True).update(
-        started_at=now, attempts=F("attempts") + 1, lease_expires_at=lease
+    moment = connection.ops.adapt_datetimefield_value
+    claim = (
+        f"UPDATE {Job._meta.db_table} SET started_at = %s, attempts = attempts + 1, "
+        "lease_expires_at = %s WHERE id = %s AND state = %s AND started_at IS NULL"
     )
+    params = [moment(now), moment(lease), job_id, J.RUNNING]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            # Both statements run as one implicit transaction, whose commit need not wait for the disk.
+            cursor.execute(NO_DISK_WAIT + claim, params)
+            cursor.nextset()
+        else:
+            cursor.execute(claim, params)
+        claimed = cursor.rowcount
     if not claimed:
         return None
     job.started_at, job.attempts, job.lease_expires_at = now, job.attempts + 1, lease
     return job
 
 
-def job_settle(*, job_id: int, state: str, send: bool = True) -> bool:
+_JOB_FIELDS = ("id", "team_id", "project_id", "video_model_id", "hold_id", "state", "started_at", "attempts")
+_JOB_FIELDS += ("credits", "seed", "success_rate", "render_seconds")
+
+
+def _load_for_settling(job_id: int) -> Job | None:
+    job_table = Job._meta.db_table
+    model_table = VideoModel._meta.db_table
+    project_table = Project._meta.db_table
+    columns = ", ".join(f"j.{Job._meta.get_field(name.removesuffix('_id')).column}" for name in _JOB_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns}, m.refund_on_failure, m.refund_on_moderation, p.budget_hold_id "
+            f"FROM {job_table} j JOIN {model_table} m ON m.id = j.video_model_id "
+            f"JOIN {project_table} p ON p.id = j.project_id WHERE j.id = %s",
+            [job_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = dict(zip(_JOB_FIELDS, row, strict=False))
+    refund_on_failure, refund_on_moderation, budget_hold_id = row[len(_JOB_FIELDS) :]
+    job = _partial(Job, values)
+    team_id = job.team_id
+    job.video_model = _partial(
+        VideoModel,
+        {
+            "id": job.video_model_id,
+            "refund_on_failure": bool(refund_on_failure),
+            "refund_on_moderation": bool(refund_on_moderation),
+        },
+    )
+    job.hold = _partial(Hold, {"id": job.hold_id, "team_id": team_id}) if job.hold_id else None
+    budget_hold = _partial(Hold, {"id": budget_hold_id, "team_id": team_id}) if budget_hold_id else None
+    job.project = _partial(
+        Project, {"id": job.project_id, "team_id": team_id, "budget_hold_id": budget_hold_id}
+    )
+    job.project.budget_hold = budget_hold
+    return job
+
+
+def _partial(model, values: dict):
+    """An instance with these fields loaded and the others deferred (read from the database if used)."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(connection.alias, names, [values[name] for name in names])
+
+
+def job_settle(*, job_id: int, state: str, send: bool = True, job: Job | None = None) -> bool:
     """Move a running job to its final state and its credits accordingly; False if it was settled already.
 
     Charged (a success, or moderation by a model that charges for it): the job's hold is captured
     (`capture:job:<id>`) and closed (`close:job:<id>`). Otherwise it is voided (`void:job:<id>`) and the
-    credits return to the project's budget hold (`return:job:<id>`). The freed slot goes to the next job
-    in the team's line, sent to the workers on commit (unless `send` is False: the caller renders it).
+    credits return to the project's budget hold (`return:job:<id>`). Then the freed slot goes to the next
+    job in the team's line, sent to the workers on commit (unless `send` is False: the caller renders it).
+    `job` is the job as its claim read it (with its hold, model and project's budget hold), if at hand:
+    none of that changes while it runs.
     """
     if state not in (J.SUCCEEDED, J.FAILED, J.MODERATED):
         raise ValueError(f"a render ends succeeded, failed or moderated, not {state!r}")
+    if job is None:
+        job = _load_for_settling(job_id)
+        if job is None:
+            raise Job.DoesNotExist(f"No job {job_id}")
+    settlement = _Settlement(job, state)
+    if send and not connection.in_atomic_block:
+        _settle_with_others(settlement)
+    else:
+        _settle([settlement])
+    if settlement.error is not None:
+        raise settlement.error
+    if not settlement.settled:
+        return False
+    if settlement.dispatches:
+        # The slots are free: the next takes in the team's line get them. In a transaction of its own,
+        # under the team's dispatch lock, so that lock and the ledger's are each held for one round trip
+        # and a commit, by two settlements at a time. A worker lost in between leaves the slots to the
+        # sweeper, which already covers a dispatch that never ran.
+        queue_dispatch(team_id=job.team_id, send=send)
+    job.state = state
+    return True
+
+
+@dataclass
+class _Settlement:
+    job: Job
+    state: str
+    settled: bool = False
+    dispatches: bool = False
+    error: BaseException | None = None
+    done: bool = False
+
+
+class _Line:
+    """One team's settlements in this worker process: one settles at a time (`turn`); those that arrive
+    meanwhile wait in `waiting` and the next one to get the turn settles them all together."""
+
+    def __init__(self):
+        self.turn = threading.Lock()
+        self.guard = threading.Lock()
+        self.waiting: list[_Settlement] = []
+
+
+_lines: dict[int, _Line] = {}
+_lines_guard = threading.Lock()
+
+
+def _settle_with_others(settlement: _Settlement) -> None:
+    """Settle along with the team's other takes finishing in this process at the same moment.
+
+    A team's settlements are serialized by its ledger lock, held until each commit, so one team's takes
+    settle one commit after the other; on a busy worker (a thread pool) the ones that would queue for
+    the lock are settled in the same transaction instead: one ledger call and one commit for all of
+    them. Each job still moves out of `running` by its conditional UPDATE in the transaction that moves
+    its credits, so nothing changes for exactly-once.
+    """
+    with _lines_guard:
+        line = _lines.setdefault(settlement.job.team_id, _Line())
+    with line.guard:
+        line.waiting.append(settlement)
+    with line.turn:
+        if settlement.done:
+            return  # settled by the thread that had the turn before
+        with line.guard:
+            batch, line.waiting = line.waiting, []
+        _settle(batch)
+
+
+def _settle(batch: list[_Settlement]) -> None:
+    try:
+        try:
+            _settle_in_one_transaction(batch)
+        except BaseException as error:
+            if not isinstance(error, Exception):  # the worker is stopping: nobody here settled anything
+                for settlement in batch:
+                    settlement.error = error
+                raise
+            if len(batch) == 1:
+                batch[0].error = error
+                return
+            # One of them failed: the transaction rolled back for all, so settle each on its own.
+            for settlement in batch:
+                try:
+                    _settle_in_one_transaction([settlement])
+                except Exception as own_error:
+                    settlement.error = own_error
+    finally:
+        for settlement in batch:
+            settlement.done = True
+
+
+def _settle_in_one_transaction(batch: list[_Settlement]) -> None:
+    states = " ".join("WHEN %s THEN %s" for _ in batch)
+    ids = ", ".join("%s" for _ in batch)
+    params = [value for settlement in batch for value in (settlement.job.pk, settlement.state)]
+    params += [connection.ops.adapt_datetimefield_value(timezone.now())]
+    params += [settlement.job.pk for settlement in batch] + [J.RUNNING]
     with transaction.atomic():
-        settled = Job.objects.filter(id=job_id, state=J.RUNNING).update(
-            state=state, finished_at=timezone.now(), lease_expires_at=None
-        )
-        if not settled:
-            return False
-        job = Job.objects.select_related("hold", "video_model", "project__budget_hold").get(pk=job_id)
-        if is_charged(job, state):
-            ledger_capture(
-                hold=job.hold, credits=job.credits, key=f"capture:job:{job_id}", reference=job.reference
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Job._meta.db_table} SET state = CASE id {states} END, finished_at = %s, "
+                f"lease_expires_at = NULL WHERE id IN ({ids}) AND state = %s RETURNING id",
+                params,
             )
-            ledger_close_hold(hold=job.hold, key=f"close:job:{job_id}")
-        else:
-            job_give_back(job)
+            settled = {row[0] for row in cursor.fetchall()}
+        for settlement in batch:
+            settlement.settled = settlement.job.pk in settled
+        # From here to the commit the team's ledger lock is held: one ledger call, then the commit.
+        resolutions = [_resolution(s.job, s.state) for s in batch if s.settled]
+        if resolutions:
+            results = ledger_resolve_holds(resolutions=resolutions)
+            for resolution, result in zip(resolutions, results, strict=True):
+                if isinstance(resolution, VoidInto) and not result:
+                    log.info("%s credits stay with the team (the budget could not take them)", resolution.key)
         # No budget alert to check: settling turns committed credits into spent ones or returns them, so
         # spent + committed never grows here (the launch checked it).
-        # The slot is free: the next take in the team's line gets it, in this same transaction.
-        next_jobs = Dispatch(started=take_free_slots(team_id=job.team_id))
-        if next_jobs.started and send:
-            transaction.on_commit(lambda: send_jobs(next_jobs.started, next_jobs))
-    return True
+    first = next((settlement for settlement in batch if settlement.settled), None)
+    if first is not None:
+        first.dispatches = True  # one dispatch hands out every slot the batch freed
+
+
+def _resolution(job: Job, state: str) -> CaptureAndClose | VoidInto:
+    if is_charged(job, state):
+        return CaptureAndClose(
+            hold=job.hold,
+            credits=job.credits,
+            key=f"capture:job:{job.pk}",
+            close_key=f"close:job:{job.pk}",
+            reference=job.reference,
+        )
+    return job_give_back_resolution(job)
 
 
 def job_run(*, job_id: int, sleep: Callable[[float], None] = time.sleep, send: bool = True) -> str | None:
@@ -102,4 +281,4 @@ def job_run(*, job_id: int, sleep: Callable[[float], None] = time.sleep, send: b
         return None
     sleep(job.render_seconds)
     state = job_outcome(seed=job.seed, success_rate=job.success_rate)
-    return state if job_settle(job_id=job_id, state=state, send=send) else None
+    return state if job_settle(job_id=job_id, state=state, send=send, job=job) else None

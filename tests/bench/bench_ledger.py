@@ -1,15 +1,17 @@
 """Ledger throughput: hold+capture pairs per second with 8 concurrent workers, next to pgbench.
 
 The figure: 8 worker processes (processes, not threads, so Python's GIL does not cap the client side),
-each posting `ledger_hold` then `ledger_capture` on its own team, for 10 seconds. Eight teams, one
+each posting `ledger_hold` then `ledger_capture` on its own team, 12 seconds in all. Eight teams, one
 per worker, because a team is the ledger's serialization point by design: throughput scales with
 teams, and one team's figure is bounded by one lock's hold time instead (KETER_BENCH_LEDGER_TEAMS=1
 measures that case). Each pair is two database transactions, each taking its team's lock, checking
-its key, recording its outcome and passing the deferred balance trigger at commit.
+its key, recording its outcome and passing the deferred balance trigger at commit; on PostgreSQL each
+is one call of the ledger's database function, so one round trip.
 
-The reference: pgbench's built-in tpcb-like script with 8 clients and 2 threads, on the same server,
-in the same run, in a scratch database: once before the ledger and once after, averaged, so a machine
-whose load changes during the run skews the ratio less. Prints one line:
+The reference: pgbench's built-in tpcb-like script with 8 clients (connections) and 2 threads, on the
+same server, in the same run, in a scratch database initialized afresh each run. The two are
+interleaved in short rounds (pgbench, ledger, pgbench, ledger, ..., pgbench) and each side's rounds are
+added up, so both see the same machine even when other work comes and goes during the run. Prints:
 `bench ledger-postings <n> tps reference pgbench-tpcb <n> tps ratio <x>`.
 """
 
@@ -33,7 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchkit  # noqa: E402
 
 WORKERS = 8
-SECONDS = float(os.environ.get("KETER_BENCH_SECONDS", "10"))
+SECONDS = float(os.environ.get("KETER_BENCH_SECONDS", "12"))  # per side, split into the rounds
+ROUNDS = int(os.environ.get("KETER_BENCH_ROUNDS", "3"))
+ROUND_SECONDS = max(2, round(SECONDS / ROUNDS))
 TEAMS = int(os.environ.get("KETER_BENCH_LEDGER_TEAMS", str(WORKERS)))
 PAIR_CREDITS = 10
 
@@ -95,19 +99,19 @@ def ledger_pairs_per_second(team_ids: list[int]) -> float:
     results = context.Queue()
     run = uuid.uuid4().hex[:8]
     start_at = time.time() + 3
-    stop_at = start_at + SECONDS
+    stop_at = start_at + ROUND_SECONDS
     processes = [
         context.Process(target=worker, args=(i, team_ids[i % len(team_ids)], run, start_at, stop_at, results))
         for i in range(WORKERS)
     ]
     for process in processes:
         process.start()
-    pairs = sum(results.get(timeout=SECONDS + 120) for _ in processes)
+    pairs = sum(results.get(timeout=ROUND_SECONDS + 120) for _ in processes)
     for process in processes:
         process.join()
         if process.exitcode != 0:
             raise SystemExit(f"a ledger worker failed (exit code {process.exitcode})")
-    return pairs / SECONDS
+    return pairs / ROUND_SECONDS
 
 
 def pgbench_tps(*, initialize: bool) -> float:
@@ -127,7 +131,7 @@ def pgbench_tps(*, initialize: bool) -> float:
     env = {**os.environ, "PGPASSWORD": url.password or ""}
     if initialize:
         benchkit.run([binary, "-i", "-q", *target, scratch], env=env)
-    seconds = str(int(SECONDS))
+    seconds = str(ROUND_SECONDS)
     tpcb = [binary, "-c", "8", "-j", "2", "-T", seconds, "-b", "tpcb-like", *target, scratch]
     out = benchkit.run(tpcb, env=env)
     return float(re.search(r"tps = ([0-9.]+)", out.stdout).group(1))
@@ -136,16 +140,19 @@ def pgbench_tps(*, initialize: bool) -> float:
 def main() -> None:
     benchkit.setup_django()
     team_ids = prepare()
-    before = pgbench_tps(initialize=True)
-    ledger_tps = ledger_pairs_per_second(team_ids)
-    after = pgbench_tps(initialize=False)
+    references = [pgbench_tps(initialize=True)]
+    figures = []
+    for _ in range(ROUNDS):
+        figures.append(ledger_pairs_per_second(team_ids))
+        references.append(pgbench_tps(initialize=False))
 
     from ledger.checks import ledger_check
 
     report = ledger_check()
     if not report.ok:
         raise SystemExit("the benchmark left the ledger inconsistent:\n" + "\n".join(report.lines()))
-    reference = (before + after) / 2
+    ledger_tps = sum(figures) / len(figures)
+    reference = sum(references) / len(references)
     ratio = ledger_tps / reference
     benchkit.report("ledger-postings", ledger_tps, "tps", "pgbench-tpcb", reference, "tps", ratio)
 

@@ -1,0 +1,79 @@
+"""Takes of one team finishing at the same moment on one worker's threads: each settles exactly once, and
+the slots they free go to the next takes in line, never beyond the plan's limit."""
+
+import threading
+
+import pytest
+from django.db import connection
+from django.db.models import Sum
+
+from keter.accounts.roles import Role
+from ledger.checks import ledger_check
+from ledger.models import Hold
+from planner.models import Job
+from planner.services.queue import queue_launch_scene
+from planner.services.renders import is_charged, job_claim, job_outcome, job_settle
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def scene(project, make_scene, approve):
+    """4 s Sora takes at 40 credits in a project approved for 2,000 credits."""
+    scene = make_scene(model="sora-2", seconds=4, planned_takes_override=3)
+    approve(project, credits=2000)
+    return scene
+
+
+def settle_from_threads(job_ids: list[int]) -> list[bool]:
+    """Claim and settle each job on a thread of its own, all released together, each twice (a task
+    delivered twice); returns what each first settlement answered."""
+    start = threading.Barrier(len(job_ids))
+    answers: dict[int, bool] = {}
+    errors: list[BaseException] = []
+
+    def run(job_id: int) -> None:
+        try:
+            job = job_claim(job_id=job_id)
+            state = job_outcome(seed=job.seed, success_rate=job.success_rate)
+            start.wait()
+            answers[job_id] = job_settle(job_id=job_id, state=state, job=job)
+            assert not job_settle(job_id=job_id, state=state)  # delivered twice: settles once
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(job_id,)) for job_id in job_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "a settlement is stuck"
+    if errors:
+        raise errors[0]
+    return [answers[job_id] for job_id in job_ids]
+
+
+def test_takes_finishing_together_each_settle_once_and_hand_their_slots_on(scene, member, demo, sent):
+    limit = demo.plan.concurrent_generations
+    jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=limit * 2).jobs
+    running = list(
+        Job.objects.filter(id__in=[j.id for j in jobs], state="running").values_list("id", flat=True)
+    )
+    assert len(running) == limit
+
+    assert settle_from_threads(running) == [True] * limit
+
+    jobs = list(Job.objects.filter(id__in=[j.id for j in jobs]).select_related("hold", "video_model"))
+    finished = [job for job in jobs if job.id in running]
+    assert all(job.state in ("succeeded", "failed", "moderated") for job in finished)
+    for job in finished:
+        charged = is_charged(job, job.state)
+        assert (job.hold.status, job.hold.captured) == (("posted", job.credits) if charged else ("voided", 0))
+    captured = Hold.objects.filter(job__in=finished).aggregate(total=Sum("captured"))["total"]
+    assert captured == sum(job.credits for job in finished if is_charged(job, job.state))
+    # The freed slots went to the next takes in line, and only as many as were freed.
+    assert sorted(job.id for job in jobs if job.state == "running") == sorted(sent[limit:])
+    assert len([job for job in jobs if job.state == "running"]) == limit
+    assert ledger_check().ok
