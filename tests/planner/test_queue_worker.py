@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 from django.db.models import Sum
 
 from keter.accounts.roles import Role
@@ -83,6 +84,15 @@ def _start_worker(log: Path, lease: float) -> subprocess.Popen:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
+def _other_sessions() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
 def _kill(worker: subprocess.Popen) -> None:
     if worker.poll() is None:
         worker.send_signal(signal.SIGKILL)
@@ -114,7 +124,9 @@ def test_a_worker_killed_mid_render_still_settles_every_job_exactly_once(
             what=f"the worker to settle two takes and start more (log: {log.read_text()[-2000:]})",
         )
         _kill(worker)  # mid-render: those takes' messages stay unacknowledged in Redis
-        # Read after the kill: a take that finished between the check and the kill is settled, not lost.
+        # A commit the worker sent just before it died still lands: read once its sessions are gone, so a
+        # take that finished between the check and the kill counts as settled, not as lost.
+        wait_until(lambda: not _other_sessions(), timeout=30, what="the dead worker's sessions to end")
         killed = set(rendering.values_list("id", flat=True))
         assert killed, "the worker was killed between renders; no take was lost mid-render"
 
