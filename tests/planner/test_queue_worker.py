@@ -21,6 +21,7 @@ from planner.services.queue import queue_launch_scene, queue_sweep
 from planner.services.renders import is_charged
 
 ROOT = Path(__file__).resolve().parents[2]
+WORKER_SESSION = "keter-test-worker"  # how the worker process's database sessions are told apart
 
 
 @pytest.fixture
@@ -68,7 +69,8 @@ def test_an_in_process_worker_renders_and_settles_launched_takes(
 def _database_url() -> str:
     db = django_settings.DATABASES["default"]
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"postgres://{db['USER']}{password}@{host}/{db['NAME']}?application_name={WORKER_SESSION}"
 
 
 def _start_worker(log: Path, lease: float) -> subprocess.Popen:
@@ -84,11 +86,12 @@ def _start_worker(log: Path, lease: float) -> subprocess.Popen:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _other_sessions() -> int:
+def _worker_sessions() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " WHERE datname = current_database() AND application_name = %s",
+            [WORKER_SESSION],
         )
         return cursor.fetchone()[0]
 
@@ -126,7 +129,7 @@ def test_a_worker_killed_mid_render_still_settles_every_job_exactly_once(
         _kill(worker)  # mid-render: those takes' messages stay unacknowledged in Redis
         # A commit the worker sent just before it died still lands: read once its sessions are gone, so a
         # take that finished between the check and the kill counts as settled, not as lost.
-        wait_until(lambda: not _other_sessions(), timeout=30, what="the dead worker's sessions to end")
+        wait_until(lambda: not _worker_sessions(), timeout=30, what="the dead worker's sessions to end")
         killed = set(rendering.values_list("id", flat=True))
         assert killed, "the worker was killed between renders; no take was lost mid-render"
 
