@@ -84,11 +84,20 @@ def _start_worker(log: Path, lease: float) -> subprocess.Popen:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _other_sessions() -> int:
+def _db_now():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cursor.fetchone()[0]
+
+
+def _other_sessions(since) -> int:
+    """Sessions on the test database opened since `since` (the worker's), not counting ours: a session
+    an earlier test's thread left open is not the worker's."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_start >= %s",
+            [since],
         )
         return cursor.fetchone()[0]
 
@@ -112,6 +121,7 @@ def test_a_worker_killed_mid_render_still_settles_every_job_exactly_once(
     settings.KETER_QUEUE_LEASE_SECONDS = 2  # a lost job is sent again 2 s after its render was due
     app.control.purge()  # nothing left over from an earlier run
     log = tmp_path / "worker.log"
+    since = _db_now()
     worker = _start_worker(log, lease=2)
     try:
         jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=10).jobs
@@ -126,7 +136,7 @@ def test_a_worker_killed_mid_render_still_settles_every_job_exactly_once(
         _kill(worker)  # mid-render: those takes' messages stay unacknowledged in Redis
         # A commit the worker sent just before it died still lands: read once its sessions are gone, so a
         # take that finished between the check and the kill counts as settled, not as lost.
-        wait_until(lambda: not _other_sessions(), timeout=30, what="the dead worker's sessions to end")
+        wait_until(lambda: not _other_sessions(since), timeout=30, what="the dead worker's sessions to end")
         killed = set(rendering.values_list("id", flat=True))
         assert killed, "the worker was killed between renders; no take was lost mid-render"
 
