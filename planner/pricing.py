@@ -8,8 +8,9 @@ from decimal import Decimal
 from django.db import connection
 from django.utils import timezone
 
+from keter import sql
 from keter.accounts.models import Plan, Team
-from planner import costing, sql
+from planner import costing
 from planner.catalog import Catalog, CatalogEntry, plan_check
 from planner.models import Job, PriceVersion, Project, Scene, VideoModel
 from planner.queue_selectors import LEARNED_RATE_MIN_TAKES, LearnedRate, learned_rates
@@ -65,7 +66,7 @@ def scene_pricing_context(
     today (as in Catalog.load), and the team's learned rates of just those models.
 
     It is the request behind every keystroke in the editor (the whole catalog costs two queries and a
-    spec per model), so all of it is one plain statement (planner/sql.py)."""
+    spec per model), so all of it is one plain statement (keter/sql.py)."""
     if not (0 < project_id <= sql.MAX_ID and 0 < scene_id <= sql.MAX_ID):
         return None
     day = timezone.localdate()

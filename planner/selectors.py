@@ -7,8 +7,9 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
+from keter import sql
 from keter.accounts.models import Team
-from planner import costing, sql
+from planner import costing
 from planner.models import Project, Scene
 
 LIVE = Q(deleted_at__isnull=True)
@@ -123,7 +124,7 @@ def projects_with_totals(team: Team, *, status: str = "") -> list[tuple[Project,
 
 
 def team_scene(*, team: Team, project_id: int, scene_id: int) -> Scene | None:
-    """The scene with its project, if both are the team's: one plain statement (planner/sql.py), because
+    """The scene with its project, if both are the team's: one plain statement (keter/sql.py), because
     every keystroke in the scene editor starts here."""
     if not (0 < project_id <= sql.MAX_ID and 0 < scene_id <= sql.MAX_ID):
         return None

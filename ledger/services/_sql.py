@@ -14,6 +14,8 @@ from functools import cache
 
 from django.db import connection, models
 
+from keter import sql
+
 
 @cache
 def _columns(
@@ -129,50 +131,14 @@ class Read:
 
     def rows(self, raw: list[tuple]) -> list:
         """Model instances (a tuple of them for a join), converted as the ORM would."""
-        loaded = []
-        for values in raw:
-            objects, start = [], 0
-            for model in self.models:
-                attnames, converters = _reader(model)
-                end = start + len(attnames)
-                row = [convert(value) for convert, value in zip(converters, values[start:end], strict=True)]
-                objects.append(model.from_db(connection.alias, attnames, row))
-                start = end
-            loaded.append(objects[0] if len(objects) == 1 else tuple(objects))
-        return loaded
+        loaded = [sql.as_models(values, *self.models) for values in raw]
+        return [objects[0] if len(objects) == 1 else objects for objects in loaded]
 
 
 def select(*models_, where: str, params: list, join: str = "", order_by: str = "") -> Read:
-    columns = ", ".join(
-        f"{model._meta.db_table}.{connection.ops.quote_name(field.column)}"
-        for model in models_
-        for field in model._meta.concrete_fields
-    )
-    sql = f"SELECT {columns} FROM {models_[0]._meta.db_table} {join} WHERE {where}"
-    return Read(sql + (f" ORDER BY {order_by}" if order_by else ""), params, models_)
-
-
-@cache
-def _reader(model: type[models.Model]) -> tuple[list[str], list]:
-    attnames, converters = [], []
-    for field in model._meta.concrete_fields:
-        column = field.get_col(model._meta.db_table)
-        steps = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
-        attnames.append(field.attname)
-        converters.append(_chain(steps, column))
-    return attnames, converters
-
-
-def _chain(steps: list, column):
-    if not steps:
-        return lambda value: value
-
-    def convert(value):
-        for step in steps:
-            value = step(value, column, connection)
-        return value
-
-    return convert
+    columns = ", ".join(sql.columns(model) for model in models_)
+    statement = f"SELECT {columns} FROM {models_[0]._meta.db_table} {join} WHERE {where}"
+    return Read(statement + (f" ORDER BY {order_by}" if order_by else ""), params, models_)
 
 
 def moment(value):

@@ -7,8 +7,8 @@ from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from keter import sql
 from keter.errors import DomainError
-from planner import sql
 from planner.forms import AUDIO_VALUES, SceneForm
 from planner.models import Project, Scene
 from planner.pricing import ESTIMATE_FIELDS, PricingContext, price_scene
@@ -109,7 +109,7 @@ def scene_update(*, scene: Scene, data: Mapping[str, str], ctx: PricingContext) 
     `invalid_input`, so nothing typed is lost, not even across a reload.
 
     Only the columns that changed are written, in one plain UPDATE (so no transaction is needed): this
-    runs on every keystroke in the editor (planner/sql.py).
+    runs on every keystroke in the editor (keter/sql.py).
     """
     before = _stored_values(scene)
     values, errors, raw = _clean(data, ctx)

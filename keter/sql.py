@@ -1,10 +1,10 @@
-"""Plain statements for the scene editor's hot path.
+"""Plain statements for hot paths, with the ORM's columns and conversions.
 
-Every keystroke in the editor is a request; through the ORM, its few small queries cost more to build
-than to run. The statements that request makes are written out (in the selectors, the pricing context
-and the scene service) with the tables and column lists taken from the models' metadata, and their rows
-become model instances through the fields' own converters, so what the rest of the code gets is what
-the ORM would have loaded. The ledger's hot path does the same (ledger/services/_sql.py).
+On a request behind every keystroke (the scene editor) or a ledger operation, a few small queries cost
+more to build through the ORM than to run. Those statements are written out with the tables and column
+lists taken from the models' metadata, and their rows become model instances through the fields' own
+converters, so what the rest of the code gets is what the ORM would have loaded. Used by the scene
+editor (planner) and the ledger's hot path (ledger/services/_sql.py).
 """
 
 from functools import cache
