@@ -10,11 +10,13 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
+from keter.sql import loaded
 from ledger.errors import IdempotencyConflict, LedgerError, refusal_from
 from ledger.models import Hold, Transaction
 from ledger.services._core import require_key
@@ -38,8 +40,7 @@ def python_bodies():
         _local.python_bodies = False
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):  # a tuple: built once per operation, from the function's row
     status: str
     replayed: bool
     transaction_id: int | None
@@ -54,33 +55,41 @@ class Result:
     hold_resolved_at: datetime | None
 
 
-def _fetch(sql: str, params: list) -> list[tuple]:
+def _fetch(db, sql: str, params: list) -> list[tuple]:
     """Run one statement as a prepared statement with its parameters bound by the server: these few
-    statements run thousands of times per connection, so the server parses and plans each once."""
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall()
+    statements run thousands of times per connection, so the server parses and plans each once. The
+    cursor is kept with the connection (`db`, the default database's wrapper, looked up once per call)."""
+    db.ensure_connection()
+    cursor = getattr(db, "_ledger_cursor", None)
+    if cursor is None or cursor.connection is not db.connection:
+        cursor = db._ledger_cursor = psycopg.Cursor(db.connection)
+    cursor.execute(sql, params, prepare=True)
+    return cursor.fetchall()
+
+
+def _result(row) -> Result:
+    details = row[5]
+    if isinstance(details, str):
+        details = json.loads(details)
+    return Result(*row[:5], details, *row[6:])
 
 
 def _call(sql: str, params: list) -> Result:
     """One statement. Outside a transaction it is its own (the deferred triggers judge it as it ends);
     inside the caller's, an error marks that transaction for rollback, as a failed write would."""
-    if connection.in_atomic_block:
-        with transaction.atomic(savepoint=False), connection.wrap_database_errors:
-            (row,) = _fetch(sql, params)
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.in_atomic_block:
+        with transaction.atomic(savepoint=False), db.wrap_database_errors:
+            (row,) = _fetch(db, sql, params)
     else:
         try:
-            with connection.wrap_database_errors:
-                (row,) = _fetch(sql, params)
+            with db.wrap_database_errors:
+                (row,) = _fetch(db, sql, params)
         except IntegrityError:
             # Two teams raced for one key (they do not share a lock): the loser looks again, is refused.
-            with connection.wrap_database_errors:
-                (row,) = _fetch(sql, params)
-    details = row[5]
-    if isinstance(details, str):
-        details = json.loads(details)
-    return Result(*row[:5], details, *row[6:])
+            with db.wrap_database_errors:
+                (row,) = _fetch(db, sql, params)
+    return _result(row)
 
 
 def _settle(result: Result, key: str) -> Result:
@@ -100,17 +109,22 @@ _STEPS_SQL = (
 
 
 def _new_hold(*, hold_id: int, team_id: int, credits: int, reference: str, key: str, expires_at, now) -> Hold:
-    new = Hold(
+    """The hold just written, as the ORM would load it (the columns the function wrote, no query)."""
+    return loaded(
+        Hold,
         id=hold_id,
         team_id=team_id,
         credits=credits,
+        captured=0,
+        released=0,
+        refunded=0,
+        status=Hold.Status.PENDING,
         reference=reference,
         key=key,
         expires_at=expires_at,
         created_at=now,
+        resolved_at=None,
     )
-    new._state.adding, new._state.db = False, connection.alias
-    return new
 
 
 def hold(*, team_id: int, key: str, request: dict, credits: int, reference: str, expires_at) -> Hold:
@@ -188,18 +202,19 @@ def run_steps(*, team_id: int, steps: list[Step]) -> list:
         [step.reference for step in steps],
         [step.group for step in steps],
     ]
-    if connection.in_atomic_block:
-        with transaction.atomic(savepoint=False), connection.wrap_database_errors:
-            rows = _fetch(_STEPS_SQL, params)
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.in_atomic_block:
+        with transaction.atomic(savepoint=False), db.wrap_database_errors:
+            rows = _fetch(db, _STEPS_SQL, params)
     else:
-        with connection.wrap_database_errors:
-            rows = _fetch(_STEPS_SQL, params)
+        with db.wrap_database_errors:
+            rows = _fetch(db, _STEPS_SQL, params)
     outcomes = []
     for step, row in zip(steps, rows, strict=True):
         if row[0] == "skipped":
             outcomes.append(SKIPPED)
             continue
-        result = Result(*row[:5], json.loads(row[5]) if isinstance(row[5], str) else row[5], *row[6:])
+        result = _result(row)
         try:
             outcomes.append(_value(step, result, team_id, now))
         except LedgerError as refusal:
@@ -238,14 +253,17 @@ def _finish(step: Step, result: Result, now, returns):
         return hold
     if result.replayed:
         return Transaction.objects.get(pk=result.transaction_id)
-    txn = Transaction(
+    return loaded(
+        Transaction,
         id=result.transaction_id,
         team_id=hold.team_id,
         kind=step.kind,
         key=step.key,
         reference=step.reference,
+        memo="",
+        actor_id=None,
         hold_id=hold.pk,
+        lot_id=None,
+        corrects_id=None,
         created_at=now,
     )
-    txn._state.adding, txn._state.db = False, connection.alias
-    return txn
