@@ -146,7 +146,11 @@ class Transaction(models.Model):
 class Entry(models.Model):
     """One leg of a transaction: signed credits on one account, and that account's balance after it."""
 
-    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
+    # No database foreign key: on PostgreSQL the balance trigger (migrations 0002, 0007) already looks the
+    # transaction up for every entry at commit, and transactions are append-only, never deleted.
+    transaction = models.ForeignKey(
+        Transaction, on_delete=models.PROTECT, related_name="entries", db_constraint=False
+    )
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
     credits = models.BigIntegerField()
     balance_after = models.BigIntegerField(
@@ -262,7 +266,14 @@ class Hold(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["status", "expires_at"], name="ledger_hold_due")]
+        # Only the holds a time-out can reach: most (a take's, a budget's) never expire and stay out of it.
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                name="ledger_hold_due",
+                condition=Q(status="pending", expires_at__isnull=False),
+            )
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(credits__gt=0), name="ledger_hold_credits_positive"),
             models.CheckConstraint(

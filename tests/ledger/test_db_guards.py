@@ -31,6 +31,22 @@ def test_it_refuses_an_unbalanced_entry_added_by_hand(posted, team):
     assert Entry.objects.filter(transaction=posted).count() == 2
 
 
+def test_it_refuses_entries_of_a_transaction_that_does_not_exist(posted, team):
+    """No foreign key holds an entry's transaction (0007): the balance trigger does, even for legs that
+    balance each other."""
+    available = Account.objects.get(team=team, kind="available")
+    held = Account.objects.get(team=team, kind="held")
+    with pytest.raises(DatabaseError, match="belongs to no transaction"), transaction.atomic():
+        for account, credits in ((available, -5), (held, 5)):
+            sql(
+                "INSERT INTO ledger_entry (transaction_id, account_id, credits, balance_after) "
+                "VALUES (%s, %s, %s, 0)",
+                [posted.pk + 1000, account.pk, credits],
+            )
+        sql("SET CONSTRAINTS ALL IMMEDIATE")
+    assert not Entry.objects.filter(transaction_id=posted.pk + 1000).exists()
+
+
 def test_it_refuses_a_transaction_without_entries(team):
     with pytest.raises(DatabaseError, match="does not balance: 0 entries"), transaction.atomic():
         sql(
