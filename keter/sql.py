@@ -43,12 +43,13 @@ def as_model(model: type[Model], values) -> Model:
 
 
 def loaded(model: type[Model], **values) -> Model:
-    """The instance the ORM would have loaded from a row of these values (every concrete field's, by
-    attribute name), for a row the caller has just written. Built as unpickling builds one
-    (`Model.__setstate__`): the values go straight into the instance, without `Model.__init__`'s work
-    per field, which on the ledger's hot path cost more than the rest of the client side of a call."""
-    if values.keys() != _attnames(model):
-        raise TypeError(f"{model.__name__}: give exactly its fields {sorted(_attnames(model))}")
+    """The instance the ORM would have loaded from a row of these values (fields by attribute name; a
+    field not given is deferred, read from the database if used), for a row the caller has just written
+    or read itself. Built as unpickling builds one (`Model.__setstate__`): the values go straight into
+    the instance, without `Model.__init__`'s work per field, which on the hot paths (a ledger call, a
+    take's claim) cost more than the rest of the client side."""
+    if not values.keys() <= _attnames(model):
+        raise TypeError(f"{model.__name__} has no field {sorted(values.keys() - _attnames(model))}")
     if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
         return model.from_db(DEFAULT_DB_ALIAS, list(values), list(values.values()))
     instance = model.__new__(model)

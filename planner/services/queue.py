@@ -351,9 +351,10 @@ def take_free_slots(*, team_id: int, wait_for_disk: bool = True) -> list[int]:
     The team row is locked while slots are counted, so two dispatches never hand out the same slot. The
     queued rows are taken with SKIP LOCKED: a job a cancel is holding is left for the next round, and a
     dispatch never waits for a job row, so it cannot close a deadlock with a settlement or a cancel.
-    It runs under the team's lock, which every settlement of the team waits for: on PostgreSQL the lock
-    and the move travel together in one round trip (two statements, so the count after the lock sees
-    what the previous holder committed); elsewhere they run one after the other.
+    A settlement dispatches last, holding its team's ledger lock; nothing holds the team row while
+    waiting for the ledger. On PostgreSQL the lock and the move travel together in one round trip (two
+    statements, so the count after the lock sees what the previous holder committed); elsewhere they run
+    one after the other.
     """
     now = timezone.now()
     job, team, plan = Job._meta.db_table, Team._meta.db_table, Team.plan.field.related_model._meta.db_table
@@ -368,8 +369,10 @@ def take_free_slots(*, team_id: int, wait_for_disk: bool = True) -> list[int]:
     )
     moment = connection.ops.adapt_datetimefield_value
     params = [J.RUNNING, moment(now), moment(_lease(now)), team_id, J.QUEUED, team_id, team_id, J.RUNNING]
+    # NO KEY UPDATE: dispatches wait for each other, not for (nor block) the foreign-key checks of rows
+    # that point at the team, such as a launch's new jobs at its commit.
     lock = f"SELECT id FROM {team} WHERE id = %s" + (
-        " FOR UPDATE" if connection.features.has_select_for_update else ""
+        " FOR NO KEY UPDATE" if connection.features.has_select_for_update else ""
     )
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

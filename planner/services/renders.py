@@ -19,10 +19,17 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from keter.sql import loaded
 from ledger.models import Hold
 from ledger.services import CaptureAndClose, VoidInto, ledger_resolve_holds
 from planner.models import Job, Project, VideoModel
-from planner.services.queue import NO_DISK_WAIT, job_give_back_resolution, queue_dispatch
+from planner.services.queue import (
+    NO_DISK_WAIT,
+    Dispatch,
+    job_give_back_resolution,
+    send_jobs,
+    take_free_slots,
+)
 
 log = logging.getLogger(__name__)
 J = Job.State
@@ -103,29 +110,20 @@ def _load_for_settling(job_id: int) -> Job | None:
         return None
     values = dict(zip(_JOB_FIELDS, row, strict=False))
     refund_on_failure, refund_on_moderation, budget_hold_id = row[len(_JOB_FIELDS) :]
-    job = _partial(Job, values)
+    # Instances with only these fields loaded (the others deferred), built without Model.__init__: on a
+    # busy worker, building them through the ORM cost more CPU than the query.
+    job = loaded(Job, **values)
     team_id = job.team_id
-    job.video_model = _partial(
+    job.video_model = loaded(
         VideoModel,
-        {
-            "id": job.video_model_id,
-            "refund_on_failure": bool(refund_on_failure),
-            "refund_on_moderation": bool(refund_on_moderation),
-        },
+        id=job.video_model_id,
+        refund_on_failure=bool(refund_on_failure),
+        refund_on_moderation=bool(refund_on_moderation),
     )
-    job.hold = _partial(Hold, {"id": job.hold_id, "team_id": team_id}) if job.hold_id else None
-    budget_hold = _partial(Hold, {"id": budget_hold_id, "team_id": team_id}) if budget_hold_id else None
-    job.project = _partial(
-        Project, {"id": job.project_id, "team_id": team_id, "budget_hold_id": budget_hold_id}
-    )
-    job.project.budget_hold = budget_hold
+    job.hold = loaded(Hold, id=job.hold_id, team_id=team_id) if job.hold_id else None
+    job.project = loaded(Project, id=job.project_id, team_id=team_id, budget_hold_id=budget_hold_id)
+    job.project.budget_hold = loaded(Hold, id=budget_hold_id, team_id=team_id) if budget_hold_id else None
     return job
-
-
-def _partial(model, values: dict):
-    """An instance with these fields loaded and the others deferred (read from the database if used)."""
-    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
-    return model.from_db(connection.alias, names, [values[name] for name in names])
 
 
 def job_settle(*, job_id: int, state: str, send: bool = True, job: Job | None = None) -> bool:
@@ -133,8 +131,9 @@ def job_settle(*, job_id: int, state: str, send: bool = True, job: Job | None = 
 
     Charged (a success, or moderation by a model that charges for it): the job's hold is captured
     (`capture:job:<id>`) and closed (`close:job:<id>`). Otherwise it is voided (`void:job:<id>`) and the
-    credits return to the project's budget hold (`return:job:<id>`). Then the freed slot goes to the next
-    job in the team's line, sent to the workers on commit (unless `send` is False: the caller renders it).
+    credits return to the project's budget hold (`return:job:<id>`). In the same transaction the freed
+    slot goes to the next job in the team's line, sent to the workers on commit (unless `send` is False:
+    the caller renders it).
     `job` is the job as its claim read it (with its hold, model and project's budget hold), if at hand:
     none of that changes while it runs.
     """
@@ -146,19 +145,18 @@ def job_settle(*, job_id: int, state: str, send: bool = True, job: Job | None = 
             raise Job.DoesNotExist(f"No job {job_id}")
     settlement = _Settlement(job, state)
     if send and not connection.in_atomic_block:
-        _settle_with_others(settlement)
+        # The tasks of the jobs given the freed slots are sent once the turn is passed on.
+        started = _settle_with_others(settlement)
+        if started:
+            send_jobs(started, Dispatch(started=started))
     else:
-        _settle([settlement])
+        started = _settle([settlement])
+        if started and send:
+            transaction.on_commit(lambda: send_jobs(started, Dispatch(started=started)))
     if settlement.error is not None:
         raise settlement.error
     if not settlement.settled:
         return False
-    if settlement.dispatches:
-        # The slots are free: the next takes in the team's line get them. In a transaction of its own,
-        # under the team's dispatch lock, so that lock and the ledger's are each held for one round trip
-        # and a commit, by two settlements at a time. A worker lost in between leaves the slots to the
-        # sweeper, which already covers a dispatch that never ran.
-        queue_dispatch(team_id=job.team_id, send=send)
     job.state = state
     return True
 
@@ -168,7 +166,6 @@ class _Settlement:
     job: Job
     state: str
     settled: bool = False
-    dispatches: bool = False
     error: BaseException | None = None
     done: bool = False
 
@@ -187,14 +184,15 @@ _lines: dict[int, _Line] = {}
 _lines_guard = threading.Lock()
 
 
-def _settle_with_others(settlement: _Settlement) -> None:
+def _settle_with_others(settlement: _Settlement) -> list[int]:
     """Settle along with the team's other takes finishing in this process at the same moment.
 
     A team's settlements are serialized by its ledger lock, held until each commit, so one team's takes
     settle one commit after the other; on a busy worker (a thread pool) the ones that would queue for
     the lock are settled in the same transaction instead: one ledger call and one commit for all of
     them. Each job still moves out of `running` by its conditional UPDATE in the transaction that moves
-    its credits, so nothing changes for exactly-once.
+    its credits, so nothing changes for exactly-once. Returns the jobs the batch gave a slot to, to the
+    thread that settled it (others get none): their tasks are sent after the turn is passed on.
     """
     with _lines_guard:
         line = _lines.setdefault(settlement.job.team_id, _Line())
@@ -202,16 +200,19 @@ def _settle_with_others(settlement: _Settlement) -> None:
         line.waiting.append(settlement)
     with line.turn:
         if settlement.done:
-            return  # settled by the thread that had the turn before
+            return []  # settled by the thread that had the turn before
         with line.guard:
             batch, line.waiting = line.waiting, []
-        _settle(batch)
+        return _settle(batch)
 
 
-def _settle(batch: list[_Settlement]) -> None:
+def _settle(batch: list[_Settlement]) -> list[int]:
+    """Settle the batch in one transaction, or each on its own if that fails; returns the jobs given the
+    slots it freed (their tasks not sent yet)."""
+    started = []
     try:
         try:
-            _settle_in_one_transaction(batch)
+            started += _settle_in_one_transaction(batch)
         except BaseException as error:
             if not isinstance(error, Exception):  # the worker is stopping: nobody here settled anything
                 for settlement in batch:
@@ -219,19 +220,25 @@ def _settle(batch: list[_Settlement]) -> None:
                 raise
             if len(batch) == 1:
                 batch[0].error = error
-                return
+                return started
             # One of them failed: the transaction rolled back for all, so settle each on its own.
             for settlement in batch:
                 try:
-                    _settle_in_one_transaction([settlement])
+                    started += _settle_in_one_transaction([settlement])
                 except Exception as own_error:
                     settlement.error = own_error
     finally:
         for settlement in batch:
             settlement.done = True
+    return started
 
 
-def _settle_in_one_transaction(batch: list[_Settlement]) -> None:
+def _settle_in_one_transaction(batch: list[_Settlement]) -> list[int]:
+    """Move the batch's jobs out of `running`, move their credits, and hand the slots they free to the
+    next jobs in the team's line, in one transaction: the team's ledger lock, then its dispatch lock, each
+    held to the commit. (In that order: a launch holding the ledger lock checks its jobs' team at commit,
+    so a settlement must not hold the team row while waiting for the ledger.) Returns the jobs given a
+    slot, whose tasks the caller sends once that is committed."""
     states = " ".join("WHEN %s THEN %s" for _ in batch)
     ids = ", ".join("%s" for _ in batch)
     params = [value for settlement in batch for value in (settlement.job.pk, settlement.state)]
@@ -247,18 +254,17 @@ def _settle_in_one_transaction(batch: list[_Settlement]) -> None:
             settled = {row[0] for row in cursor.fetchall()}
         for settlement in batch:
             settlement.settled = settlement.job.pk in settled
-        # From here to the commit the team's ledger lock is held: one ledger call, then the commit.
         resolutions = [_resolution(s.job, s.state) for s in batch if s.settled]
-        if resolutions:
-            results = ledger_resolve_holds(resolutions=resolutions)
-            for resolution, result in zip(resolutions, results, strict=True):
-                if isinstance(resolution, VoidInto) and not result:
-                    log.info("%s credits stay with the team (the budget could not take them)", resolution.key)
+        if not resolutions:
+            return []
+        # From here to the commit the team's ledger lock is held: one ledger call, the dispatch, the commit.
+        results = ledger_resolve_holds(resolutions=resolutions)
+        for resolution, result in zip(resolutions, results, strict=True):
+            if isinstance(resolution, VoidInto) and not result:
+                log.info("%s credits stay with the team (the budget could not take them)", resolution.key)
         # No budget alert to check: settling turns committed credits into spent ones or returns them, so
         # spent + committed never grows here (the launch checked it).
-    first = next((settlement for settlement in batch if settlement.settled), None)
-    if first is not None:
-        first.dispatches = True  # one dispatch hands out every slot the batch freed
+        return take_free_slots(team_id=batch[0].job.team_id)
 
 
 def _resolution(job: Job, state: str) -> CaptureAndClose | VoidInto:

@@ -20,6 +20,8 @@ os.environ.setdefault(
     os.environ.get("KETER_BENCH_QUEUE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/keter_bench_queue"),
 )
 os.environ["KETER_SIM_SPEED"] = "0"  # renders take no time: the figure is the queue's own overhead
+# As deployed: with debugging on, Django would also time and keep every query the worker runs.
+os.environ.setdefault("KETER_DEBUG", "0")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import benchkit  # noqa: E402
