@@ -61,9 +61,12 @@ def job_claim(*, job_id: int) -> Job | None:
 
     The job comes back with what settling needs (its hold, its model's refund policy, its project's
     budget hold) loaded; its other fields load on first use. This runs once per take on a busy worker,
-    so it reads in one plain joined SELECT rather than through the ORM, whose compiling of a
-    select_related query cost more CPU than the rest of the task.
+    so it is plain SQL rather than the ORM, whose compiling of a select_related query cost more CPU than
+    the rest of the task: on PostgreSQL one UPDATE that claims the job and returns what settling needs
+    (one round trip), elsewhere a joined SELECT, then the conditional UPDATE.
     """
+    if connection.vendor == "postgresql":
+        return _claim_returning(job_id)
     job = _load_for_settling(job_id)
     if job is None or job.state != J.RUNNING or job.started_at is not None:
         return None
@@ -74,14 +77,8 @@ def job_claim(*, job_id: int) -> Job | None:
         f"UPDATE {Job._meta.db_table} SET started_at = %s, attempts = attempts + 1, "
         "lease_expires_at = %s WHERE id = %s AND state = %s AND started_at IS NULL"
     )
-    params = [moment(now), moment(lease), job_id, J.RUNNING]
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and not connection.in_atomic_block:
-            # Both statements run as one implicit transaction, whose commit need not wait for the disk.
-            cursor.execute(NO_DISK_WAIT + claim, params)
-            cursor.nextset()
-        else:
-            cursor.execute(claim, params)
+        cursor.execute(claim, [moment(now), moment(lease), job_id, J.RUNNING])
         claimed = cursor.rowcount
     if not claimed:
         return None
@@ -90,28 +87,57 @@ def job_claim(*, job_id: int) -> Job | None:
 
 
 _JOB_FIELDS = ("id", "team_id", "project_id", "video_model_id", "hold_id", "state", "started_at", "attempts")
-_JOB_FIELDS += ("credits", "seed", "success_rate", "render_seconds")
+_JOB_FIELDS += ("credits", "seed", "success_rate", "render_seconds", "lease_expires_at")
+
+
+def _settling_columns() -> str:
+    columns = ", ".join(f"j.{Job._meta.get_field(name.removesuffix('_id')).column}" for name in _JOB_FIELDS)
+    return f"{columns}, m.refund_on_failure, m.refund_on_moderation, p.budget_hold_id"
+
+
+def _claim_returning(job_id: int) -> Job | None:
+    """The claim on PostgreSQL: one statement, whose commit (outside a transaction) need not wait for the
+    disk (`NO_DISK_WAIT`)."""
+    claim = (
+        f"UPDATE {Job._meta.db_table} AS j SET started_at = %s, attempts = j.attempts + 1, "
+        "lease_expires_at = %s + make_interval(secs => j.render_seconds + %s) "
+        f"FROM {VideoModel._meta.db_table} AS m, {Project._meta.db_table} AS p "
+        "WHERE j.id = %s AND j.state = %s AND j.started_at IS NULL "
+        "AND m.id = j.video_model_id AND p.id = j.project_id "
+        f"RETURNING {_settling_columns()}"
+    )
+    now = timezone.now()
+    params = [now, now, float(settings.KETER_QUEUE_LEASE_SECONDS), job_id, J.RUNNING]
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:
+            cursor.execute(claim, params)
+        else:
+            # Both statements run as one implicit transaction, whose commit need not wait for the disk.
+            cursor.execute(NO_DISK_WAIT + claim, params)
+            cursor.nextset()
+        row = cursor.fetchone()
+    return None if row is None else _settling_job(row)
 
 
 def _load_for_settling(job_id: int) -> Job | None:
-    job_table = Job._meta.db_table
-    model_table = VideoModel._meta.db_table
-    project_table = Project._meta.db_table
-    columns = ", ".join(f"j.{Job._meta.get_field(name.removesuffix('_id')).column}" for name in _JOB_FIELDS)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {columns}, m.refund_on_failure, m.refund_on_moderation, p.budget_hold_id "
-            f"FROM {job_table} j JOIN {model_table} m ON m.id = j.video_model_id "
-            f"JOIN {project_table} p ON p.id = j.project_id WHERE j.id = %s",
+            f"SELECT {_settling_columns()} FROM {Job._meta.db_table} j "
+            f"JOIN {VideoModel._meta.db_table} m ON m.id = j.video_model_id "
+            f"JOIN {Project._meta.db_table} p ON p.id = j.project_id WHERE j.id = %s",
             [job_id],
         )
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else _settling_job(row)
+
+
+def _settling_job(row) -> Job:
+    """A row of `_settling_columns()` as the job, with its model, hold and project's budget hold.
+
+    Instances with only these fields loaded (the others deferred), built without Model.__init__: on a
+    busy worker, building them through the ORM cost more CPU than the query."""
     values = dict(zip(_JOB_FIELDS, row, strict=False))
     refund_on_failure, refund_on_moderation, budget_hold_id = row[len(_JOB_FIELDS) :]
-    # Instances with only these fields loaded (the others deferred), built without Model.__init__: on a
-    # busy worker, building them through the ORM cost more CPU than the query.
     job = loaded(Job, **values)
     team_id = job.team_id
     job.video_model = loaded(
