@@ -295,6 +295,7 @@ class _Book:
     lots: dict[int, Lot] = field(default_factory=dict)
     projects: list[_Project] = field(default_factory=list)
     project_scale: float = 1.0
+    change_orders: int = 0
     numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def key(self, what: str) -> str:
@@ -438,7 +439,9 @@ class _Simulation:
         price = self.kinds[kind].credits
         budget = project.hold
         if budget.open_credits < price:
-            if self.random.random() < 0.5:
+            # The team's first budget to run short gets a change order, so that even a short history shows
+            # one; after that, one in two.
+            if not book.change_orders or self.random.random() < 0.5:
                 self.change_order(when, book, project, price)
             else:
                 self.finish(when, book, project, Hold.Status.POSTED)
@@ -554,6 +557,7 @@ class _Simulation:
         approval = self.number(book, "approval")
         self.extend(when, book, hold, extra, key=f"hold:approval:{approval}")
         project.story.approvals.append((approval, extra, when))
+        book.change_orders += 1
 
     def finish_later(self, when: datetime, book: _Book, project: _Project, status: str) -> None:
         if project.hold.status == Hold.Status.PENDING:
