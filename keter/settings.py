@@ -111,7 +111,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django turns psycopg's prepared statements off unless told; the ORM's queries (client-side binding)
     # are never prepared either way. The ledger's hot calls ask for it (ledger/services/_pg.py): without
-    # this, the server would parse and plan each of them on every call.
+    # this, the server would parse and plan each of them on every call. (Behind PgBouncer in transaction
+    # mode, which cannot keep prepared statements, set it back to None.)
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
