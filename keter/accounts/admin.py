@@ -58,7 +58,7 @@ class TeamAdmin(admin.ModelAdmin):
     @admin.action(description="Archive the selected teams (keeps their credit history)")
     def archive(self, request, queryset):
         # A team with credit history cannot be deleted (its ledger rows are protected): archiving stops its
-        # plan grants and keeps every record.
+        # plan grants and keeps every record, readable by its members, changed by nobody (team_view).
         count = queryset.update(is_archived=True)
         self.message_user(request, f"Archived {count} team{'s' if count != 1 else ''}.", messages.SUCCESS)
 
