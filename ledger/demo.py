@@ -8,7 +8,7 @@ DEMO_TOP_UPS = {"northwind": 5_000}
 
 def seed_ledger(teams: list[Team]) -> None:
     """Each team gets its plan grant for the current period; Northwind Studio also a paid top-up."""
-    ledger_grant_plan_credits(teams=[team for team in teams if team.plan.monthly_credits > 0])
+    ledger_grant_plan_credits(teams=teams)
     for team in teams:
         credits = DEMO_TOP_UPS.get(team.slug)
         if credits:

@@ -72,12 +72,6 @@ class TopUpForm(LedgerActionForm):
         help_text="e.g. an invoice number",
     )
 
-    def clean_credits(self):
-        credits = self.cleaned_data["credits"]
-        if credits < MIN_TOP_UP:
-            raise forms.ValidationError(f"Credits are bought in packs of at least {MIN_TOP_UP:,}")
-        return credits
-
 
 class GrantForm(LedgerActionForm):
     id_prefix = "grant"
@@ -104,18 +98,6 @@ class AdjustForm(LedgerActionForm):
     reason = forms.CharField(
         max_length=200, label="Reason", error_messages={"required": "Say why: an adjustment needs a reason"}
     )
-
-    def clean_credits(self):
-        credits = self.cleaned_data["credits"]
-        if credits == 0:
-            raise forms.ValidationError("Enter a number of credits other than zero")
-        return credits
-
-    def clean_reason(self):
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise forms.ValidationError("Say why: an adjustment needs a reason")
-        return reason
 
 
 class DateRangeForm(forms.Form):

@@ -57,10 +57,6 @@ class Account(models.Model):
         owner = self.team.name if self.team_id else "system"
         return f"{owner} · {self.get_kind_display()}"
 
-    @property
-    def is_team_account(self) -> bool:
-        return self.team_id is not None
-
 
 class Transaction(models.Model):
     """One posting: entries that sum to zero. Never updated or deleted; a correction is a new one."""
@@ -232,13 +228,6 @@ class Lot(models.Model):
             self.category != self.Category.PROMOTIONAL,
             self.created_at,
             self.pk or 0,
-        )
-
-    def is_usable_at(self, when) -> bool:
-        return (
-            self.status == self.Status.ACTIVE
-            and self.effective_at <= when
-            and (self.expires_at is None or self.expires_at > when)
         )
 
 

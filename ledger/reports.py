@@ -18,7 +18,7 @@ from django.utils import timezone
 from keter.accounts.models import Team
 from ledger.models import Account, Entry, Transaction
 from ledger.periods import start_of_day
-from ledger.selectors import transaction_filter
+from ledger.selectors import team_available, transaction_filter
 from ledger.services._core import system_account_ids
 from ledger.services.plans import team_period
 
@@ -184,12 +184,7 @@ class Runway:
 def runway(team: Team, *, now: datetime | None = None) -> Runway:
     """How long the available credits last at the trailing 30-day burn, and when the next grant comes."""
     now = now or timezone.now()
-    available = (
-        Account.objects.filter(team=team, kind=Account.Kind.AVAILABLE)
-        .values_list("balance", flat=True)
-        .first()
-        or 0
-    )
+    available = team_available(team)
     first = _first_ids_since(team, now - timedelta(days=BURN_DAYS))
     spent = 0
     if first is not None:

@@ -19,10 +19,6 @@ class TeamBalance:
     period_start: datetime
     period_end: datetime | None
 
-    @property
-    def total(self) -> int:
-        return self.available + self.held
-
 
 def team_balance(team: Team, *, now: datetime | None = None) -> TeamBalance:
     balances = dict(Account.objects.filter(team=team).values_list("kind", "balance"))

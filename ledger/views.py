@@ -44,25 +44,26 @@ def _credits_page(request: HttpRequest, *, status: int = 200, **action_forms) ->
     query = request.GET.copy()
     query.pop("page", None)
     context = {
-        "balance": selectors.team_balance(team),
-        "lots": selectors.active_lots(team),
-        "expired_lots": selectors.expired_lots(team),
-        "holds": selectors.pending_holds(team)[:20],
         "filters": filters,
         "page": page,
         "query": query.urlencode(),
-        "can_manage": request.membership.can("credits.manage"),
         "can_export": request.membership.can("reports.export"),
+    }
+    if request.htmx and request.method == "GET":  # a filter: only the transactions are rendered
+        return render(request, "ledger/credits.html#transactions", context, status=status)
+    holds = selectors.pending_holds(team)
+    context |= {
+        "balance": selectors.team_balance(team),
+        "lots": selectors.active_lots(team),
+        "expired_lots": selectors.expired_lots(team),
+        "holds": holds[:20],
+        "open_holds": holds.count(),
+        "can_manage": request.membership.can("credits.manage"),
         "top_up_form": action_forms.get("top_up_form") or TopUpForm(),
         "grant_form": action_forms.get("grant_form") or GrantForm(),
         "adjust_form": action_forms.get("adjust_form") or AdjustForm(),
     }
-    template = (
-        "ledger/credits.html#transactions"
-        if request.htmx and request.method == "GET"
-        else "ledger/credits.html"
-    )
-    return render(request, template, context, status=status)
+    return render(request, "ledger/credits.html", context, status=status)
 
 
 @require_GET

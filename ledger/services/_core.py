@@ -348,8 +348,12 @@ def load_hold(book: Book) -> tuple[Hold, list[HoldLot]]:
     return hold, allocations
 
 
+# What an operation on a hold may change: what a caller's copy of the hold is brought up to date on.
+HOLD_STATE = ("credits", "captured", "released", "refunded", "status", "resolved_at")
+
+
 def refresh_caller_hold(stale: Hold, fresh: Hold) -> None:
     """Callers keep using their Hold object: bring it up to date without another query."""
     if stale is not fresh:
-        for field in ("credits", "captured", "released", "refunded", "status", "resolved_at"):
+        for field in HOLD_STATE:
             setattr(stale, field, getattr(fresh, field))

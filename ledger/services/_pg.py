@@ -19,7 +19,7 @@ from django.utils import timezone
 from keter.sql import loaded
 from ledger.errors import IdempotencyConflict, LedgerError, refusal_from
 from ledger.models import Hold, Transaction
-from ledger.services._core import require_key
+from ledger.services._core import HOLD_STATE, require_key
 
 _local = threading.local()
 
@@ -243,7 +243,7 @@ def _value(step: Step, result: Result, team_id: int, now):
 def _finish(step: Step, result: Result, now, returns):
     hold = step.hold
     if result.replayed:
-        hold.refresh_from_db(fields=["credits", "captured", "released", "refunded", "status", "resolved_at"])
+        hold.refresh_from_db(fields=HOLD_STATE)
     elif result.hold_status is not None:
         hold.credits, hold.captured = result.hold_credits, result.hold_captured
         hold.released, hold.refunded = result.hold_released, result.hold_refunded

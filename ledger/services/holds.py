@@ -27,6 +27,7 @@ from ledger.errors import (
 from ledger.models import Account, Hold, HoldLot, Lot, Transaction
 from ledger.services import _pg
 from ledger.services._core import (
+    HOLD_STATE,
     Book,
     Outcome,
     as_json_moment,
@@ -485,10 +486,7 @@ def _sync_caller(hold: Hold, seen: dict) -> None:
     if "hold" in seen:
         refresh_caller_hold(hold, seen["hold"])
     else:
-        hold.refresh_from_db(fields=_HOLD_STATE)  # a replay: the hold may have moved on since
-
-
-_HOLD_STATE = ["credits", "captured", "released", "refunded", "status", "resolved_at"]
+        hold.refresh_from_db(fields=HOLD_STATE)  # a replay: the hold may have moved on since
 
 
 def _give_back(book, hold, allocations, credits, *, kind, key, reference) -> Transaction:

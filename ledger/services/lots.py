@@ -5,12 +5,13 @@ from datetime import datetime
 from django.utils import timezone
 
 from keter.accounts.models import Team, User
-from ledger.errors import InsufficientCredits, InvalidInput, TopUpTooSmall
+from ledger.errors import InvalidInput, TopUpTooSmall
 from ledger.models import Account, Lot, Transaction
 from ledger.services._core import (
     Book,
     Outcome,
     as_json_moment,
+    pick_from_lots,
     post,
     require_credits,
     require_moment,
@@ -189,15 +190,10 @@ def ledger_adjust(
             Lot.objects.filter(team_id=book.team_id, status=Lot.Status.ACTIVE, remaining__gt=0),
             key=Lot.burn_key,
         )
-        needed, touched = -credits, []
-        if sum(lot.free for lot in lots) < needed:
-            raise InsufficientCredits(available=sum(lot.free for lot in lots), needed=needed)
-        for lot in lots:
-            take = min(lot.free, needed)
-            if take:
-                lot.remaining -= take
-                needed -= take
-                touched.append(lot)
+        touched = []
+        for lot, take in pick_from_lots(lots, -credits):
+            lot.remaining -= take
+            touched.append(lot)
         legs = {A.AVAILABLE: credits, A.ADJUSTMENTS: -credits}
         txn = post(book, kind=Transaction.Kind.ADJUST, legs=legs, **common)
         book.writes.update(touched, ("remaining",))

@@ -40,7 +40,8 @@ def ledger_grant_plan_credits(*, now: datetime | None = None, teams=None) -> int
     """
     now = now or timezone.now()
     if teams is None:
-        teams = Team.objects.filter(is_archived=False, plan__monthly_credits__gt=0).select_related("plan")
+        teams = Team.objects.filter(is_archived=False).select_related("plan")
+    # A plan without monthly credits has nothing to grant.
     due = [(team, team_period(team, now)) for team in teams if team.plan.monthly_credits > 0]
     keys = [plan_grant_key(team, period) for team, period in due]
     granted_before = set(Operation.objects.filter(key__in=keys).values_list("key", flat=True))

@@ -5,7 +5,7 @@ from django.urls import reverse
 from keter.accounts.models import Team
 from keter.accounts.roles import Role
 from ledger.models import Lot
-from ledger.selectors import team_balance
+from ledger.selectors import team_available
 from planner.models import Project
 from planner.selectors import approved_budget, project_spend
 from planner.services.alerts import notify, notify_leads, team_people
@@ -44,7 +44,7 @@ def balance_alert_check(*, team: Team) -> bool:
     threshold = team.low_balance_threshold
     if not threshold:
         return False
-    available = team_balance(team).available
+    available = team_available(team)
     if available >= threshold:
         return False
     latest_lot = Lot.objects.filter(team=team).order_by("-id").values_list("id", flat=True).first() or 0

@@ -54,6 +54,19 @@ def test_owner_and_finance_see_the_balance_lots_and_transactions(client_as, fund
     assert '<p class="stat-value" id="balance-spent">120</p>' in html
     assert "<code>job:1</code>" in html and "<code>approval:1</code>" in html
     assert "Top up" in html and "Record adjustment" in html
+    # The lot, with what is left of it and what the open hold keeps.
+    lot = Lot.objects.get(team=funded)
+    lot_row = re.search(rf"<td>#{lot.pk}<br>.*?</tr>", html, re.S).group(0)
+    cells = re.findall(r'<td class="num">([^<]*)</td>', lot_row)
+    assert cells[1:] == ["2,250", "2,130", "380"]  # credits, remaining, reserved
+
+
+def test_the_held_figure_counts_every_open_hold_not_only_those_listed(client_as, funded):
+    for n in range(23):
+        ledger_hold(team=funded, credits=1, key=f"hold:approval:{n}", reference=f"approval:{n}")
+    html = client_as(Role.FINANCE).get(url(funded)).content.decode()
+    assert "reserved by 23 open holds" in html
+    assert html.count("<td>approval:") == 20  # the table lists the newest 20
 
 
 @pytest.mark.parametrize("role", CANNOT_VIEW)

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -166,6 +168,17 @@ def test_it_adjusts_downwards_from_free_credits_only(team, grant, hold, new_key,
     assert (refused.value.available, refused.value.needed) == (200, 201)
     ledger_adjust(team=team, credits=-200, key=new_key(), actor=actor, reason="Duplicate grant")
     assert balance() == (0, 300)
+    assert ledger_check().ok
+
+
+def test_a_downward_adjustment_takes_from_the_lots_in_burn_order(team, grant, new_key, member, balance):
+    later = grant(100, expires_at=timezone.now() + timedelta(days=60))
+    sooner = grant(100, expires_at=timezone.now() + timedelta(days=10))
+    ledger_adjust(team=team, credits=-150, key=new_key(), actor=member(Role.OWNER).user, reason="Extra")
+    sooner.refresh_from_db()
+    later.refresh_from_db()
+    assert (sooner.remaining, later.remaining) == (0, 50)  # the soonest-expiring credits go first
+    assert balance() == (50, 0)
     assert ledger_check().ok
 
 
