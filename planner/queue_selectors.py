@@ -153,7 +153,7 @@ def queue_view(team: Team, *, project_id: int | None = None) -> QueueView:
 
 
 def scene_jobs(scene: Scene) -> QuerySet[Job]:
-    return scene.jobs.select_related("video_model", "launched_by").order_by("take_number")
+    return scene.jobs.select_related("video_model").order_by("take_number")
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,21 @@ class Job(models.Model):
     def is_active(self) -> bool:
         return self.state in self.ACTIVE_STATES
 
+    def charges(self, state: str) -> bool:
+        """Whether a take ending in `state` costs its credits, by its model's policy."""
+        if state == self.State.SUCCEEDED:
+            return True
+        if state == self.State.MODERATED:
+            return not self.video_model.refund_on_moderation
+        if state == self.State.FAILED:
+            return not self.video_model.refund_on_failure
+        return False
+
+    @property
+    def is_charged(self) -> bool:
+        """Whether the take, as it ended, cost its credits (False while it is queued or running)."""
+        return self.charges(self.state)
+
     @property
     def is_take(self) -> bool:
         return self.state == self.State.SUCCEEDED

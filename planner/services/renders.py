@@ -45,17 +45,6 @@ def job_outcome(*, seed: int, success_rate) -> str:
     return J.SUCCEEDED if (draw - MODERATION_RATE) / (1 - MODERATION_RATE) < float(success_rate) else J.FAILED
 
 
-def is_charged(job: Job, state: str) -> bool:
-    """Whether a take ending in `state` costs its credits, by the model's policy."""
-    if state == J.SUCCEEDED:
-        return True
-    if state == J.MODERATED:
-        return not job.video_model.refund_on_moderation
-    if state == J.FAILED:
-        return not job.video_model.refund_on_failure
-    return False
-
-
 def job_claim(*, job_id: int) -> Job | None:
     """Take the job for rendering, or None when it is settled or someone is already rendering it.
 
@@ -294,7 +283,7 @@ def _settle_in_one_transaction(batch: list[_Settlement]) -> list[int]:
 
 
 def _resolution(job: Job, state: str) -> CaptureAndClose | VoidInto:
-    if is_charged(job, state):
+    if job.charges(state):
         return CaptureAndClose(
             hold=job.hold,
             credits=job.credits,

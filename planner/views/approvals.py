@@ -69,10 +69,9 @@ def approve(request: HttpRequest, version_id: int) -> HttpResponse:
     form = ApprovalDecisionForm(request.POST)
     if form.is_valid():
         try:
-            approvals.budget_approve(version=version, by=request.membership, **form.cleaned_data)
+            version = approvals.budget_approve(version=version, by=request.membership, **form.cleaned_data)
         except DomainError as error:
             return _detail(request, version, form=form, error=error, status=422)
-        version.refresh_from_db()
         messages.success(request, f"Approved {version.approved_credits:,} credits; they are now reserved.")
         return redirect("planner:approvals", request.team.slug)
     return _detail(request, version, form=form, status=422)

@@ -13,5 +13,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "plan": request.team.plan,
         "active_projects": projects_with_totals(request.team, status="active")[:8],
+        "can_edit": request.membership.can("project.edit"),
     }
     return render(request, "planner/dashboard.html", context)

@@ -14,7 +14,7 @@ def my_notifications(request: HttpRequest):
 @require_GET
 @team_view("dashboard.view")
 def notification_list(request: HttpRequest) -> HttpResponse:
-    notifications = my_notifications(request).select_related("project")[:100]
+    notifications = my_notifications(request)[:100]
     return render(request, "planner/notifications.html", {"notifications": notifications})
 
 

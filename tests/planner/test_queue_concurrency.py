@@ -12,7 +12,7 @@ from ledger.checks import ledger_check
 from ledger.models import Hold
 from planner.models import Job
 from planner.services.queue import queue_launch_scene
-from planner.services.renders import is_charged, job_claim, job_outcome, job_settle
+from planner.services.renders import job_claim, job_outcome, job_settle
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -69,10 +69,10 @@ def test_takes_finishing_together_each_settle_once_and_hand_their_slots_on(scene
     finished = [job for job in jobs if job.id in running]
     assert all(job.state in ("succeeded", "failed", "moderated") for job in finished)
     for job in finished:
-        charged = is_charged(job, job.state)
+        charged = job.is_charged
         assert (job.hold.status, job.hold.captured) == (("posted", job.credits) if charged else ("voided", 0))
     captured = Hold.objects.filter(job__in=finished).aggregate(total=Sum("captured"))["total"]
-    assert captured == sum(job.credits for job in finished if is_charged(job, job.state))
+    assert captured == sum(job.credits for job in finished if job.is_charged)
     # The freed slots went to the next takes in line, and only as many as were freed.
     assert sorted(job.id for job in jobs if job.state == "running") == sorted(sent[limit:])
     assert len([job for job in jobs if job.state == "running"]) == limit

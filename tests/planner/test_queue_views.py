@@ -234,3 +234,25 @@ def test_the_project_page_shows_launching_and_the_checklist_once_approved(
     assert "Before hand-over" in page and page.count('class="check-') == 6
     page = client_as(Role.VIEWER).get(url("planner:project", project.id)).content.decode()
     assert "Generate the plan" not in page and "Before hand-over" in page
+
+
+@pytest.mark.parametrize(
+    ("state", "refund_on_failure", "says"),
+    [
+        ("failed", True, "returned to the budget"),
+        ("failed", False, "charged"),  # the model's policy, as settlement applies it
+        ("moderated", False, "charged"),  # sora-2 charges for moderation
+    ],
+)
+def test_the_takes_page_says_whether_an_unsuccessful_take_was_charged(
+    client_as, approved, sora_scene, member, finish, state, refund_on_failure, says
+):
+    sora_scene.video_model.__class__.objects.filter(pk=sora_scene.video_model_id).update(
+        refund_on_failure=refund_on_failure
+    )
+    job = launched(sora_scene, member)[0]
+    queue_dispatch(team_id=approved.team_id)
+    job = finish(job, state)
+    assert job.is_charged == (says == "charged")
+    page = client_as(Role.PRODUCER).get(url("planner:scene-takes", approved.id, sora_scene.id)).content.decode()
+    assert f"{job.credits:,} credits, {says}</small>" in page

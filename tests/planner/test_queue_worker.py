@@ -18,7 +18,6 @@ from ledger.checks import ledger_check
 from ledger.models import Hold, Operation
 from planner.models import Job
 from planner.services.queue import queue_launch_scene, queue_sweep
-from planner.services.renders import is_charged
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_SESSION = "keter-test-worker"  # how the worker process's database sessions are told apart
@@ -37,13 +36,13 @@ def assert_settled_exactly_once(jobs: list[Job]) -> None:
     jobs = list(Job.objects.filter(id__in=[job.id for job in jobs]).select_related("hold", "video_model"))
     assert {job.state for job in jobs} <= {"succeeded", "failed", "moderated"}
     for job in jobs:
-        charged = is_charged(job, job.state)
+        charged = job.is_charged
         assert (job.hold.status, job.hold.captured) == (("posted", job.credits) if charged else ("voided", 0))
         keys = set(Operation.objects.filter(key__endswith=f":job:{job.id}").values_list("key", flat=True))
         settled = {f"capture:job:{job.id}", f"close:job:{job.id}"} if charged else {f"void:job:{job.id}"}
         assert settled <= keys and not ({f"void:job:{job.id}"} & keys if charged else set())
     captured = Hold.objects.filter(job__in=jobs).aggregate(total=Sum("captured"))["total"]
-    assert captured == sum(job.credits for job in jobs if is_charged(job, job.state))
+    assert captured == sum(job.credits for job in jobs if job.is_charged)
     report = ledger_check()
     assert report.ok, report.lines()
 
