@@ -7,6 +7,7 @@ This is what keeps the two from drifting: a rule changed on one side only fails 
 
 import random
 import re
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -38,6 +39,9 @@ from ledger.services import (
 pytestmark = pytest.mark.postgres
 
 
+STEPS = 200
+
+
 def workload(team: Team, seed: int, clock) -> list[str]:
     """A random mix of every hold operation, retries and refusals included; returns what each step did."""
     rng = random.Random(seed)
@@ -47,10 +51,9 @@ def workload(team: Team, seed: int, clock) -> list[str]:
     ledger_top_up(team=team, credits=1000, key=f"{team.slug}:top-up")
     holds: list[Hold] = []
     seen: list[str] = []
-    for n in range(60):
+    for n in range(STEPS):
         clock.advance(minutes=7)
         key = f"{team.slug}:{n}"
-        hold = rng.choice(holds) if holds else None
         credits = rng.choice([1, 5, 20, 80, 150, 400])
         action = rng.choice(
             [
@@ -67,7 +70,19 @@ def workload(team: Team, seed: int, clock) -> list[str]:
                 "split",
             ]
         )
-        if n == 30:
+        # Mostly a hold the action can work on (open; for a refund, with captured credits), so that most
+        # operations are carried out; now and then any hold, so that refusals are compared too.
+        workable = [
+            h
+            for h in holds
+            if (h.captured > h.refunded if action == "refund" else h.status == Hold.Status.PENDING)
+        ]
+        hold = rng.choice(workable if workable and rng.random() < 0.85 else holds) if holds else None
+        # Within what the hold keeps, mostly (a split also moves 3 more).
+        room = hold.open_credits - (3 if action == "split" else 0) if hold in workable else 0
+        if action in ("capture", "release", "settle", "split") and room > 0 and rng.random() < 0.7:
+            credits = rng.randint(1, room)
+        if n == STEPS // 2:
             clock.advance(days=3)  # the soonest lot expires: later give-backs to it are breakage
             ledger_expire_lots()
             action = "expire-holds"
@@ -93,13 +108,14 @@ def workload(team: Team, seed: int, clock) -> list[str]:
                 retried = f"{team.slug}:{rng.randrange(max(n, 1))}"
                 ledger_capture(hold=hold, credits=credits, key=retried, reference="again")
             elif action == "settle":
-                other = rng.choice(holds)
+                other = rng.choice(workable or holds)
+                into = workable[0] if workable else holds[0]
                 resolutions = [
                     CaptureAndClose(
                         hold=hold, credits=credits, key=key, close_key=f"{key}:close", reference="s"
                     ),
                     VoidInto(
-                        hold=other, key=f"{key}:void", into=holds[0], into_key=f"{key}:into", credits=credits
+                        hold=other, key=f"{key}:void", into=into, into_key=f"{key}:into", credits=credits
                     ),
                 ]
                 ledger_resolve_holds(resolutions=resolutions)
@@ -209,6 +225,19 @@ def test_the_database_functions_write_what_the_python_bodies_write(seed, team, c
     by_database = workload(twin, seed, clock)
 
     assert by_database == by_python
+    done = Counter(line.split()[1].rstrip(":") for line in by_python if line.endswith(": done"))
+    # The workload carries out every kind of operation, not only refusals.
+    assert set(done) >= {
+        "hold",
+        "capture",
+        "release",
+        "extend",
+        "close",
+        "void",
+        "refund",
+        "settle",
+        "split",
+    }, done
     python_rows, database_rows = snapshot(team), snapshot(twin)
     for table in python_rows:
         assert database_rows[table] == python_rows[table], table

@@ -254,5 +254,7 @@ def test_the_takes_page_says_whether_an_unsuccessful_take_was_charged(
     queue_dispatch(team_id=approved.team_id)
     job = finish(job, state)
     assert job.is_charged == (says == "charged")
-    page = client_as(Role.PRODUCER).get(url("planner:scene-takes", approved.id, sora_scene.id)).content.decode()
+    page = (
+        client_as(Role.PRODUCER).get(url("planner:scene-takes", approved.id, sora_scene.id)).content.decode()
+    )
     assert f"{job.credits:,} credits, {says}</small>" in page
