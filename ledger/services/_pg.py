@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-import psycopg
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from keter.sql import loaded
+from keter.sql import loaded, prepared
 from ledger.errors import IdempotencyConflict, LedgerError, refusal_from
 from ledger.models import Hold, Transaction
 from ledger.services._core import HOLD_STATE, require_key
@@ -55,18 +54,6 @@ class Result(NamedTuple):  # a tuple: built once per operation, from the functio
     hold_resolved_at: datetime | None
 
 
-def _fetch(db, sql: str, params: list) -> list[tuple]:
-    """Run one statement as a prepared statement with its parameters bound by the server: these few
-    statements run thousands of times per connection, so the server parses and plans each once. The
-    cursor is kept with the connection (`db`, the default database's wrapper, looked up once per call)."""
-    db.ensure_connection()
-    cursor = getattr(db, "_ledger_cursor", None)
-    if cursor is None or cursor.connection is not db.connection:
-        cursor = db._ledger_cursor = psycopg.Cursor(db.connection)
-    cursor.execute(sql, params, prepare=True)
-    return cursor.fetchall()
-
-
 def _result(row) -> Result:
     details = row[5]
     if isinstance(details, str):
@@ -77,18 +64,15 @@ def _result(row) -> Result:
 def _call(sql: str, params: list) -> Result:
     """One statement. Outside a transaction it is its own (the deferred triggers judge it as it ends);
     inside the caller's, an error marks that transaction for rollback, as a failed write would."""
-    db = connections[DEFAULT_DB_ALIAS]
-    if db.in_atomic_block:
-        with transaction.atomic(savepoint=False), db.wrap_database_errors:
-            (row,) = _fetch(db, sql, params)
+    if connection.in_atomic_block:
+        with transaction.atomic(savepoint=False):
+            (row,) = prepared(sql, params)
     else:
         try:
-            with db.wrap_database_errors:
-                (row,) = _fetch(db, sql, params)
+            (row,) = prepared(sql, params)
         except IntegrityError:
             # Two teams raced for one key (they do not share a lock): the loser looks again, is refused.
-            with db.wrap_database_errors:
-                (row,) = _fetch(db, sql, params)
+            (row,) = prepared(sql, params)
     return _result(row)
 
 
@@ -202,13 +186,11 @@ def run_steps(*, team_id: int, steps: list[Step]) -> list:
         [step.reference for step in steps],
         [step.group for step in steps],
     ]
-    db = connections[DEFAULT_DB_ALIAS]
-    if db.in_atomic_block:
-        with transaction.atomic(savepoint=False), db.wrap_database_errors:
-            rows = _fetch(db, _STEPS_SQL, params)
+    if connection.in_atomic_block:
+        with transaction.atomic(savepoint=False):
+            rows = prepared(_STEPS_SQL, params)
     else:
-        with db.wrap_database_errors:
-            rows = _fetch(db, _STEPS_SQL, params)
+        rows = prepared(_STEPS_SQL, params)
     outcomes = []
     for step, row in zip(steps, rows, strict=True):
         if row[0] == "skipped":

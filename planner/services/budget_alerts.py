@@ -7,18 +7,19 @@ from keter.accounts.roles import Role
 from ledger.models import Lot
 from ledger.selectors import team_available
 from planner.models import Project
-from planner.selectors import approved_budget, project_spend
+from planner.selectors import ProjectSpend, approved_budget, project_spend
 from planner.services.alerts import notify, notify_leads, team_people
 
 THRESHOLDS = (50, 80, 100)
 
 
-def budget_usage_check(*, project: Project) -> list[int]:
-    """Fire each threshold the project's actual + committed credits have reached, once per budget version."""
+def budget_usage_check(*, project: Project, spend: ProjectSpend | None = None) -> list[int]:
+    """Fire each threshold the project's actual + committed credits have reached, once per budget version.
+    `spend` is the project's spend if the caller has it at hand (read under the project's lock)."""
     budget = approved_budget(project)
     if not budget.final:
         return []
-    spend = project_spend(project)
+    spend = spend or project_spend(project)
     used = spend.actual + spend.committed
     fired = []
     for threshold in THRESHOLDS:

@@ -13,9 +13,10 @@ generations, and the rest wait in launch order.
 
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -25,6 +26,7 @@ from kombu.exceptions import OperationalError
 
 from keter.accounts.models import Membership, Team
 from keter.errors import DomainError
+from keter.sql import prepared
 from ledger.errors import LedgerError
 from ledger.services import HoldPart, VoidInto, ledger_hold_split, ledger_resolve_holds
 from planner import costing
@@ -134,7 +136,10 @@ def _launch(*, project, by, ctx, rng, wanted: dict[int, int | None] | None) -> L
         Scene.objects.filter(id__in=[order.scene.id for order in orders], status=Scene.Status.PLANNED).update(
             status=Scene.Status.IN_PRODUCTION
         )
-        budget_usage_check(project=project)
+        # The spend read above, with these takes committed. Only a settlement can have moved it since (the
+        # project row is locked), and settling never grows spent + committed: a take that failed meanwhile
+        # still counts, as it would have a moment earlier.
+        budget_usage_check(project=project, spend=replace(spend, committed=spend.committed + needed))
         # Last, because the ledger's team lock is held from here to the commit: settlements wait on it.
         launch.jobs = _reserve(project, jobs)
 
@@ -162,7 +167,9 @@ def _orders(project, ctx, wanted, skipped: list[str]) -> list[_Order]:
     scenes = list(scenes)
     if wanted is not None and len(scenes) < len(wanted):
         raise QueueError("This scene was deleted: restore it before launching takes")
-    takes = scene_takes(s.id for s in scenes)
+    # How far each scene got, for the plan and for "what is left"; a launch of a given count needs none
+    # (a scene's count grows with every take it ever had).
+    takes = scene_takes(s.id for s in scenes if wanted is None or not wanted[s.id])
     orders = []
     for scene in scenes:
         done = takes[scene.id]
@@ -346,13 +353,13 @@ def queue_dispatch(*, team_id: int, send: bool = True) -> Dispatch:
     return result
 
 
-# Prefixed to a transaction's first statement on PostgreSQL: its commit returns before its record is on
-# disk. Only for a transaction that moves no credits and that the queue redoes if it is lost: a dispatch
-# (lost, its jobs are queued again and the sweeper hands the slots out anew; a task sent for one finds it
-# not running and does nothing) or a claim (lost, the job is unclaimed and is rendered again). A database
-# crash can lose the last such commits, never half of one, and the next ordinary commit, a settlement's,
-# puts them on disk with it. Settlements, which move credits, always wait for the disk.
-NO_DISK_WAIT = "SET LOCAL synchronous_commit TO OFF; "
+# Set by a transaction's own statement on PostgreSQL (a column it returns): its commit returns before its
+# record is on disk. Only for a transaction that moves no credits and that the queue redoes if it is lost:
+# a dispatch (lost, its jobs are queued again and the sweeper hands the slots out anew; a task sent for one
+# finds it not running and does nothing) or a claim (lost, the job is unclaimed and is rendered again). A
+# database crash can lose the last such commits, never half of one, and the next ordinary commit, a
+# settlement's, puts them on disk with it. Settlements, which move credits, always wait for the disk.
+NO_DISK_WAIT = "set_config('synchronous_commit', 'off', true)"
 
 
 def take_free_slots(*, team_id: int, wait_for_disk: bool = True) -> list[int]:
@@ -362,40 +369,45 @@ def take_free_slots(*, team_id: int, wait_for_disk: bool = True) -> list[int]:
     queued rows are taken with SKIP LOCKED: a job a cancel is holding is left for the next round, and a
     dispatch never waits for a job row, so it cannot close a deadlock with a settlement or a cancel.
     A settlement dispatches last, holding its team's ledger lock; nothing holds the team row while
-    waiting for the ledger. On PostgreSQL the lock and the move travel together in one round trip (two
-    statements, so the count after the lock sees what the previous holder committed); elsewhere they run
-    one after the other.
+    waiting for the ledger. On PostgreSQL the lock and the move are two prepared statements sent in one
+    round trip (two statements, so the count after the lock sees what the previous holder committed);
+    elsewhere they run one after the other.
     """
     now = timezone.now()
+    lock, move = _slot_statements(wait_for_disk=wait_for_disk)
+    params = [J.RUNNING, now, _lease(now), team_id, J.QUEUED, team_id, team_id, J.RUNNING]
+    if connection.vendor == "postgresql":
+        moved = prepared(move, params, pipeline=[(lock, [team_id])])
+    else:
+        moment = connection.ops.adapt_datetimefield_value
+        params[1:3] = [moment(now), moment(_lease(now))]
+        with connection.cursor() as cursor:
+            cursor.execute(lock, [team_id])
+            cursor.execute(move, params)
+            moved = cursor.fetchall()
+    return [job_id for job_id, _ in sorted(moved, key=lambda row: (row[1], row[0]))]
+
+
+@cache
+def _slot_statements(*, wait_for_disk: bool) -> tuple[str, str]:
     job, team, plan = Job._meta.db_table, Team._meta.db_table, Team.plan.field.related_model._meta.db_table
-    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    postgres = connection.vendor == "postgresql"
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     move = (
         f"UPDATE {job} SET state = %s, dispatched_at = %s, lease_expires_at = %s WHERE id IN ("
-        f"SELECT id FROM {job} WHERE team_id = %s AND state = %s ORDER BY queued_at, id LIMIT {greatest}(0, "
+        f"SELECT id FROM {job} WHERE team_id = %s AND state = %s ORDER BY queued_at, id "
+        f"LIMIT {'GREATEST' if postgres else 'MAX'}(0, "
         f"(SELECT p.concurrent_generations FROM {team} t JOIN {plan} p ON p.id = t.plan_id WHERE t.id = %s)"
         f" - (SELECT COUNT(*) FROM {job} WHERE team_id = %s AND state = %s)){skip_locked}"
         f") RETURNING id, queued_at"
     )
-    moment = connection.ops.adapt_datetimefield_value
-    params = [J.RUNNING, moment(now), moment(_lease(now)), team_id, J.QUEUED, team_id, team_id, J.RUNNING]
     # NO KEY UPDATE: dispatches wait for each other, not for (nor block) the foreign-key checks of rows
     # that point at the team, such as a launch's new jobs at its commit.
-    lock = f"SELECT id FROM {team} WHERE id = %s" + (
+    columns = "id" if wait_for_disk or not postgres else f"id, {NO_DISK_WAIT}"
+    lock = f"SELECT {columns} FROM {team} WHERE id = %s" + (
         " FOR NO KEY UPDATE" if connection.features.has_select_for_update else ""
     )
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            prefix = "" if wait_for_disk else NO_DISK_WAIT
-            cursor.execute(f"{prefix}{lock}; {move}", [team_id, *params])
-            cursor.nextset()
-            if prefix:
-                cursor.nextset()
-        else:
-            cursor.execute(lock, [team_id])
-            cursor.execute(move, params)
-        moved = cursor.fetchall()
-    return [job_id for job_id, _ in sorted(moved, key=lambda row: (row[1], row[0]))]
+    return lock, move
 
 
 def send_jobs(job_ids: list[int], result: Dispatch) -> None:

@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from keter.sql import loaded
+from keter.sql import loaded, prepared
 from ledger.models import Hold
 from ledger.services import CaptureAndClose, VoidInto, ledger_resolve_holds
 from planner.models import Job, Project, VideoModel
@@ -79,33 +80,34 @@ _JOB_FIELDS = ("id", "team_id", "project_id", "video_model_id", "hold_id", "stat
 _JOB_FIELDS += ("credits", "seed", "success_rate", "render_seconds", "lease_expires_at")
 
 
+@cache
 def _settling_columns() -> str:
     columns = ", ".join(f"j.{Job._meta.get_field(name.removesuffix('_id')).column}" for name in _JOB_FIELDS)
     return f"{columns}, m.refund_on_failure, m.refund_on_moderation, p.budget_hold_id"
 
 
 def _claim_returning(job_id: int) -> Job | None:
-    """The claim on PostgreSQL: one statement, whose commit (outside a transaction) need not wait for the
-    disk (`NO_DISK_WAIT`)."""
-    claim = (
+    """The claim on PostgreSQL: one prepared statement, whose commit (outside a transaction) need not wait
+    for the disk (`NO_DISK_WAIT`)."""
+    now = timezone.now()
+    params = [now, now, float(settings.KETER_QUEUE_LEASE_SECONDS), job_id, J.RUNNING]
+    rows = prepared(_claim_sql(own_transaction=not connection.in_atomic_block), params)
+    return _settling_job(rows[0]) if rows else None
+
+
+@cache
+def _claim_sql(*, own_transaction: bool) -> str:
+    # A claim that is its own transaction turns off waiting for the disk at its commit (a setting local
+    # to that transaction, set by the row it claims); inside a caller's transaction it leaves it alone.
+    no_disk_wait = f", {NO_DISK_WAIT}" if own_transaction else ""
+    return (
         f"UPDATE {Job._meta.db_table} AS j SET started_at = %s, attempts = j.attempts + 1, "
         "lease_expires_at = %s + make_interval(secs => j.render_seconds + %s) "
         f"FROM {VideoModel._meta.db_table} AS m, {Project._meta.db_table} AS p "
         "WHERE j.id = %s AND j.state = %s AND j.started_at IS NULL "
         "AND m.id = j.video_model_id AND p.id = j.project_id "
-        f"RETURNING {_settling_columns()}"
+        f"RETURNING {_settling_columns()}{no_disk_wait}"
     )
-    now = timezone.now()
-    params = [now, now, float(settings.KETER_QUEUE_LEASE_SECONDS), job_id, J.RUNNING]
-    with connection.cursor() as cursor:
-        if connection.in_atomic_block:
-            cursor.execute(claim, params)
-        else:
-            # Both statements run as one implicit transaction, whose commit need not wait for the disk.
-            cursor.execute(NO_DISK_WAIT + claim, params)
-            cursor.nextset()
-        row = cursor.fetchone()
-    return None if row is None else _settling_job(row)
 
 
 def _load_for_settling(job_id: int) -> Job | None:
@@ -126,7 +128,7 @@ def _settling_job(row) -> Job:
     Instances with only these fields loaded (the others deferred), built without Model.__init__: on a
     busy worker, building them through the ORM cost more CPU than the query."""
     values = dict(zip(_JOB_FIELDS, row, strict=False))
-    refund_on_failure, refund_on_moderation, budget_hold_id = row[len(_JOB_FIELDS) :]
+    refund_on_failure, refund_on_moderation, budget_hold_id = row[len(_JOB_FIELDS) : len(_JOB_FIELDS) + 3]
     job = loaded(Job, **values)
     team_id = job.team_id
     job.video_model = loaded(
@@ -254,19 +256,8 @@ def _settle_in_one_transaction(batch: list[_Settlement]) -> list[int]:
     held to the commit. (In that order: a launch holding the ledger lock checks its jobs' team at commit,
     so a settlement must not hold the team row while waiting for the ledger.) Returns the jobs given a
     slot, whose tasks the caller sends once that is committed."""
-    states = " ".join("WHEN %s THEN %s" for _ in batch)
-    ids = ", ".join("%s" for _ in batch)
-    params = [value for settlement in batch for value in (settlement.job.pk, settlement.state)]
-    params += [connection.ops.adapt_datetimefield_value(timezone.now())]
-    params += [settlement.job.pk for settlement in batch] + [J.RUNNING]
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {Job._meta.db_table} SET state = CASE id {states} END, finished_at = %s, "
-                f"lease_expires_at = NULL WHERE id IN ({ids}) AND state = %s RETURNING id",
-                params,
-            )
-            settled = {row[0] for row in cursor.fetchall()}
+        settled = _finish_jobs({settlement.job.pk: settlement.state for settlement in batch})
         for settlement in batch:
             settlement.settled = settlement.job.pk in settled
         resolutions = [_resolution(s.job, s.state) for s in batch if s.settled]
@@ -280,6 +271,33 @@ def _settle_in_one_transaction(batch: list[_Settlement]) -> list[int]:
         # No budget alert to check: settling turns committed credits into spent ones or returns them, so
         # spent + committed never grows here (the launch checked it).
         return take_free_slots(team_id=batch[0].job.team_id)
+
+
+def _finish_jobs(states: dict[int, str]) -> set[int]:
+    """Move these jobs from `running` to their state, in one statement; returns the ids it moved."""
+    now = timezone.now()
+    table = Job._meta.db_table
+    if connection.vendor == "postgresql":
+        # One prepared statement whatever the number of jobs.
+        finish = (
+            f"UPDATE {table} AS j SET state = s.state, finished_at = %s, lease_expires_at = NULL "
+            "FROM unnest(%s::bigint[], %s::text[]) AS s(id, state) WHERE j.id = s.id AND j.state = %s "
+            "RETURNING j.id"
+        )
+        rows = prepared(finish, [now, list(states), list(states.values()), J.RUNNING])
+    else:
+        cases = " ".join("WHEN %s THEN %s" for _ in states)
+        ids = ", ".join("%s" for _ in states)
+        params = [value for pair in states.items() for value in pair]
+        params += [connection.ops.adapt_datetimefield_value(now), *states, J.RUNNING]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET state = CASE id {cases} END, finished_at = %s, "
+                f"lease_expires_at = NULL WHERE id IN ({ids}) AND state = %s RETURNING id",
+                params,
+            )
+            rows = cursor.fetchall()
+    return {row[0] for row in rows}
 
 
 def _resolution(job: Job, state: str) -> CaptureAndClose | VoidInto:
