@@ -120,8 +120,12 @@ def queue_rate(benches, jobs: int) -> float:
         takes = min(MAX_TAKES_PER_LAUNCH, jobs - len(launched))
         launched += queue_launch_scene(scene=scene, by=producer, takes=takes, ctx=ctx).jobs
     ids = [job.id for job in launched]
+    # The bench teams have no other jobs in flight (each round waits for the one before), so "any of
+    # theirs still active" is the same question as "any of these", at a fraction of the cost: the poll
+    # shares the machine with what it measures.
+    active = Job.objects.filter(team__in=[bench[0] for bench in benches], state__in=Job.ACTIVE_STATES)
     deadline = time.monotonic() + TIMEOUT
-    while Job.objects.filter(id__in=ids, state__in=Job.ACTIVE_STATES).exists():
+    while active.exists():
         if time.monotonic() > deadline:
             raise SystemExit("bench queue: jobs still active after the time-out")
         time.sleep(0.05)  # the end is read from finished_at: polling less only spares the machine
