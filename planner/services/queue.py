@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
-from kombu.exceptions import OperationalError
+from kombu.exceptions import BatchPublishError, OperationalError
 
 from keter.accounts.models import Membership, Team
 from keter.errors import DomainError
@@ -420,7 +420,9 @@ def send_jobs(job_ids: list[int], result: Dispatch) -> None:
         with render_job.app.producer_or_acquire() as producer, producer.batch():
             for job_id in job_ids:
                 render_job.apply_async((job_id,), producer=producer)
-    except (OperationalError, OSError) as error:
+    # A broker that cannot be reached, or one lost once the batch was on its way (kombu cannot tell which
+    # of its messages arrived then).
+    except (OperationalError, BatchPublishError, OSError) as error:
         log.warning("broker unreachable, %d job(s) wait in line: %s", len(job_ids), error)
         result.unsent = list(job_ids)
         # Not claimed by a worker (started_at is empty), so nobody is rendering them.

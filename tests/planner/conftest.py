@@ -93,19 +93,21 @@ def run_queue():
 
 @contextmanager
 def broker(app, url: str):
-    """Point the Celery app at another broker for a while (its connection pools follow)."""
-    saved = app.conf.broker_url, app.conf.broker_transport_options
+    """Point the Celery app at another broker for a while (its connection pools follow). The read and
+    write URLs are set too: `broker_url` itself gives way to a CELERY_BROKER_URL in the environment."""
+    names = ("broker_url", "broker_read_url", "broker_write_url", "broker_transport_options")
+    saved = {name: app.conf.get(name) for name in names}
 
     def drop_pools():
         app._pool = None
         app.amqp._producer_pool = None
 
-    app.conf.broker_url, app.conf.broker_transport_options = url, {}
+    app.conf.update(broker_url=url, broker_read_url=url, broker_write_url=url, broker_transport_options={})
     drop_pools()
     try:
         yield app
     finally:
-        app.conf.broker_url, app.conf.broker_transport_options = saved
+        app.conf.update(saved)
         drop_pools()
 
 

@@ -1,6 +1,9 @@
 """What a dispatch sends to a real broker, and what a take's claim leaves on its database connection."""
 
 import json
+import socket
+import subprocess
+import time
 
 import pytest
 import redis
@@ -11,6 +14,7 @@ from keter.celery import app
 from planner.models import Job
 from planner.services.queue import Dispatch, queue_launch_scene, send_jobs, take_free_slots
 from planner.services.renders import job_claim
+from tests.planner.conftest import broker
 
 
 @pytest.fixture
@@ -61,3 +65,43 @@ def test_slots_are_handed_out_in_one_round_trip_that_sees_the_previous_holders_w
 
     assert first == [job.id for job in jobs[: demo.plan.concurrent_generations]]
     assert again == []
+
+
+@pytest.fixture
+def short_lived_redis(tmp_path):
+    """A Redis server of this test's own, on a free port, that the test can shut down."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0", client
+    server.kill()
+    server.wait()
+
+
+@pytest.mark.redis
+def test_a_broker_lost_after_connecting_leaves_the_takes_waiting_in_line(
+    scene, member, demo, short_lived_redis
+):
+    url, client = short_lived_redis
+    jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=3).jobs
+    with broker(app, url):
+        send_jobs([jobs[0].id], Dispatch())  # the connection is made and pooled
+        client.shutdown(nosave=True)
+        Job.objects.filter(id__in=[job.id for job in jobs]).update(state="running")
+        result = Dispatch()
+
+        send_jobs([job.id for job in jobs], result)  # the pipeline fails on its way: delivery uncertain
+
+    assert result.unsent == [job.id for job in jobs]
+    assert set(Job.objects.filter(id__in=result.unsent).values_list("state", flat=True)) == {"queued"}
