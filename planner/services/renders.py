@@ -128,6 +128,7 @@ def _settling_job(row) -> Job:
     Instances with only these fields loaded (the others deferred), built without Model.__init__: on a
     busy worker, building them through the ORM cost more CPU than the query."""
     values = dict(zip(_JOB_FIELDS, row, strict=False))
+    # (A claim that is its own transaction returns one more column: the setting it made.)
     refund_on_failure, refund_on_moderation, budget_hold_id = row[len(_JOB_FIELDS) : len(_JOB_FIELDS) + 3]
     job = loaded(Job, **values)
     team_id = job.team_id

@@ -11,7 +11,7 @@ from keter.accounts.roles import Role
 from ledger.checks import ledger_check
 from ledger.models import Hold
 from planner.models import Job
-from planner.services.queue import queue_launch_scene
+from planner.services.queue import queue_dispatch, queue_launch_scene
 from planner.services.renders import job_claim, job_outcome, job_settle
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -77,3 +77,32 @@ def test_takes_finishing_together_each_settle_once_and_hand_their_slots_on(scene
     assert sorted(job.id for job in jobs if job.state == "running") == sorted(sent[limit:])
     assert len([job for job in jobs if job.state == "running"]) == limit
     assert ledger_check().ok
+
+
+def test_dispatches_racing_on_their_own_connections_never_hand_out_a_slot_twice(scene, member, demo, sent):
+    limit = demo.plan.concurrent_generations
+    jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=limit * 3).jobs
+    ids = [job.id for job in jobs]
+    # The running takes end (as far as the slots are concerned): every slot is free again.
+    Job.objects.filter(id__in=ids, state="running").update(state="succeeded")
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def dispatch() -> None:
+        try:
+            start.wait()
+            queue_dispatch(team_id=demo.id, send=False)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=dispatch) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert not errors
+    running = Job.objects.filter(id__in=ids, state="running").order_by("id").values_list("id", flat=True)
+    assert list(running) == ids[limit : limit * 2]  # the next in line, as many as the plan allows

@@ -57,7 +57,7 @@ def test_a_claim_waits_less_for_the_disk_but_the_next_settlement_waits_again(sce
 
 
 @pytest.mark.postgres
-def test_slots_are_handed_out_in_one_round_trip_that_sees_the_previous_holders_work(scene, member, demo):
+def test_the_pipelined_hand_out_returns_the_jobs_it_moved_within_the_plans_limit(scene, member, demo):
     jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=5).jobs
 
     first = take_free_slots(team_id=demo.id)
