@@ -10,7 +10,7 @@ editor (planner) and the ledger's hot path (ledger/services/_sql.py).
 from functools import cache
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Model, signals
 from django.db.models.base import ModelState
 
@@ -97,9 +97,17 @@ def prepared(sql: str, params: list, *, pipeline: list[tuple[str, list]] = ()) -
     connection, where the ORM's client-side binding has it parse and plan every call anew.
 
     `pipeline` statements run first, in the same round trip and in order (each sees what the one before
-    it did); their rows are dropped. Runs in the caller's transaction if there is one, else as its own.
-    The cursor is kept with the connection, so a call costs one round trip and no set-up."""
+    it did); their rows are dropped. Outside a transaction the statements are their own; inside the
+    caller's, an error marks that transaction for rollback, as a failed ORM write would. The cursor is
+    kept with the connection, so a call costs one round trip and no set-up."""
     db = connections[DEFAULT_DB_ALIAS]
+    if db.in_atomic_block:
+        with transaction.atomic(savepoint=False):
+            return _run_prepared(db, sql, params, pipeline)
+    return _run_prepared(db, sql, params, pipeline)
+
+
+def _run_prepared(db, sql: str, params: list, pipeline) -> list[tuple]:
     db.ensure_connection()
     cursor = getattr(db, "_prepared_cursor", None)
     if cursor is None or cursor.connection is not db.connection:
@@ -108,7 +116,7 @@ def prepared(sql: str, params: list, *, pipeline: list[tuple[str, list]] = ()) -
         if pipeline:
             with db.connection.pipeline():
                 for first, first_params in pipeline:
-                    cursor.execute(first, first_params, prepare=bool(first_params))
+                    cursor.execute(first, first_params, prepare=True)
                 cursor.execute(sql, params, prepare=True)
         else:
             cursor.execute(sql, params, prepare=True)

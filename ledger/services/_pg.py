@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from keter.sql import loaded, prepared
@@ -64,15 +64,13 @@ def _result(row) -> Result:
 def _call(sql: str, params: list) -> Result:
     """One statement. Outside a transaction it is its own (the deferred triggers judge it as it ends);
     inside the caller's, an error marks that transaction for rollback, as a failed write would."""
-    if connection.in_atomic_block:
-        with transaction.atomic(savepoint=False):
-            (row,) = prepared(sql, params)
-    else:
-        try:
-            (row,) = prepared(sql, params)
-        except IntegrityError:
-            # Two teams raced for one key (they do not share a lock): the loser looks again, is refused.
-            (row,) = prepared(sql, params)
+    try:
+        (row,) = prepared(sql, params)
+    except IntegrityError:
+        if connection.in_atomic_block:
+            raise  # the caller's transaction is lost with it
+        # Two teams raced for one key (they do not share a lock): the loser looks again, is refused.
+        (row,) = prepared(sql, params)
     return _result(row)
 
 
@@ -186,11 +184,7 @@ def run_steps(*, team_id: int, steps: list[Step]) -> list:
         [step.reference for step in steps],
         [step.group for step in steps],
     ]
-    if connection.in_atomic_block:
-        with transaction.atomic(savepoint=False):
-            rows = prepared(_STEPS_SQL, params)
-    else:
-        rows = prepared(_STEPS_SQL, params)
+    rows = prepared(_STEPS_SQL, params)
     outcomes = []
     for step, row in zip(steps, rows, strict=True):
         if row[0] == "skipped":

@@ -98,15 +98,16 @@ def _claim_returning(job_id: int) -> Job | None:
 @cache
 def _claim_sql(*, own_transaction: bool) -> str:
     # A claim that is its own transaction turns off waiting for the disk at its commit (a setting local
-    # to that transaction, set by the row it claims); inside a caller's transaction it leaves it alone.
-    no_disk_wait = f", {NO_DISK_WAIT}" if own_transaction else ""
+    # to that transaction, made by a one-row subquery it joins); inside a caller's transaction it leaves
+    # it alone.
+    no_disk_wait = f", (SELECT {NO_DISK_WAIT}) AS no_disk_wait" if own_transaction else ""
     return (
         f"UPDATE {Job._meta.db_table} AS j SET started_at = %s, attempts = j.attempts + 1, "
         "lease_expires_at = %s + make_interval(secs => j.render_seconds + %s) "
-        f"FROM {VideoModel._meta.db_table} AS m, {Project._meta.db_table} AS p "
+        f"FROM {VideoModel._meta.db_table} AS m, {Project._meta.db_table} AS p{no_disk_wait} "
         "WHERE j.id = %s AND j.state = %s AND j.started_at IS NULL "
         "AND m.id = j.video_model_id AND p.id = j.project_id "
-        f"RETURNING {_settling_columns()}{no_disk_wait}"
+        f"RETURNING {_settling_columns()}"
     )
 
 
@@ -128,8 +129,7 @@ def _settling_job(row) -> Job:
     Instances with only these fields loaded (the others deferred), built without Model.__init__: on a
     busy worker, building them through the ORM cost more CPU than the query."""
     values = dict(zip(_JOB_FIELDS, row, strict=False))
-    # (A claim that is its own transaction returns one more column: the setting it made.)
-    refund_on_failure, refund_on_moderation, budget_hold_id = row[len(_JOB_FIELDS) : len(_JOB_FIELDS) + 3]
+    refund_on_failure, refund_on_moderation, budget_hold_id = row[len(_JOB_FIELDS) :]
     job = loaded(Job, **values)
     team_id = job.team_id
     job.video_model = loaded(

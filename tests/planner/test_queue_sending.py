@@ -8,10 +8,13 @@ import time
 import pytest
 import redis
 from django.db import connection
+from django.utils import timezone
 
 from keter.accounts.roles import Role
 from keter.celery import app
+from keter.sql import prepared
 from planner.models import Job
+from planner.services import renders
 from planner.services.queue import Dispatch, queue_launch_scene, send_jobs, take_free_slots
 from planner.services.renders import job_claim
 from tests.planner.conftest import broker
@@ -54,6 +57,22 @@ def test_a_claim_waits_less_for_the_disk_but_the_next_settlement_waits_again(sce
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone() == ("on",)
     assert Job.objects.get(pk=job.pk).started_at is not None
+
+
+@pytest.mark.postgres
+def test_the_claim_a_worker_sends_turns_off_waiting_for_the_disk_for_its_own_commit(scene, member, demo):
+    (job,) = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=1).jobs
+    Job.objects.filter(pk=job.pk).update(state="running")
+    now = timezone.now()
+
+    # The statement a claim outside a transaction runs, run here inside one so its effect can be seen
+    # before the commit (it is the commit the setting is for).
+    (row,) = prepared(renders._claim_sql(own_transaction=True), [now, now, 120.0, job.pk, "running"])
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("off",)
+    assert row[0] == job.pk
 
 
 @pytest.mark.postgres
