@@ -84,10 +84,13 @@ def _settle(result: Result, key: str) -> Result:
 
 _HOLD_SQL = "SELECT * FROM ledger_hold_op(%s, %s, %s::jsonb, %s, %s, %s, %s)"
 _STEP_SQL = "SELECT * FROM ledger_hold_step(%s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
-_STEPS_SQL = (
-    "SELECT * FROM ledger_hold_steps(%s, %s, %s::text[], %s::bigint[], %s::text[], %s::jsonb[], "
-    "%s::bigint[], %s::text[], %s::int[])"
+_STEPS_ARGS = (
+    "(%s, %s, %s::text[], %s::bigint[], %s::text[], %s::jsonb[], %s::bigint[], %s::text[], %s::int[])"
 )
+_STEPS_SQL = f"SELECT * FROM ledger_hold_steps{_STEPS_ARGS}"
+# The same steps when they are a split's (release from one hold, then a new hold, part after part): one
+# pass over all parts where that writes what the steps one by one would (migration 0008), else the steps.
+_SPLIT_SQL = f"SELECT * FROM ledger_hold_split{_STEPS_ARGS}"
 
 
 def _new_hold(*, hold_id: int, team_id: int, credits: int, reference: str, key: str, expires_at, now) -> Hold:
@@ -153,11 +156,12 @@ def hold_step(
     return _finish(step, _call(_STEP_SQL, params), now, returns)
 
 
-def steps(*, team_id: int, steps: list[Step]) -> list:
+def steps(*, team_id: int, steps: list[Step], split: bool = False) -> list:
     """Run the steps in order in one round trip, as the single operations would run one after the other:
     the first refusal stops the sequence and is raised (the steps before it stay done, the refusal is
-    recorded under its key). Returns what each operation returns (a Hold, or a Transaction or None)."""
-    outcomes = run_steps(team_id=team_id, steps=steps)
+    recorded under its key). Returns what each operation returns (a Hold, or a Transaction or None).
+    `split`: the steps are a hold's split (release, hold; part after part), which may run in one pass."""
+    outcomes = run_steps(team_id=team_id, steps=steps, sql=_SPLIT_SQL if split else _STEPS_SQL)
     for outcome in outcomes:
         if isinstance(outcome, Exception):
             raise outcome
@@ -167,7 +171,7 @@ def steps(*, team_id: int, steps: list[Step]) -> list:
 SKIPPED = object()
 
 
-def run_steps(*, team_id: int, steps: list[Step]) -> list:
+def run_steps(*, team_id: int, steps: list[Step], sql: str = _STEPS_SQL) -> list:
     """Like `steps`, with groups: a refusal skips the rest of its group only. Returns, per step, what the
     operation returns, or its refusal (not raised), or SKIPPED."""
     for step in steps:
@@ -184,7 +188,7 @@ def run_steps(*, team_id: int, steps: list[Step]) -> list:
         [step.reference for step in steps],
         [step.group for step in steps],
     ]
-    rows = prepared(_STEPS_SQL, params)
+    rows = prepared(sql, params)
     outcomes = []
     for step, row in zip(steps, rows, strict=True):
         if row[0] == "skipped":

@@ -389,7 +389,7 @@ def ledger_hold_split(*, hold: Hold, parts: list[HoldPart]) -> list[Hold]:
         steps.append(_pg.Step(K.RELEASE, hold, part.release_key, release, part.credits, part.reference))
         held = _hold_request(part.credits, part.reference, None)
         steps.append(_pg.Step(K.HOLD, None, part.key, held, part.credits, part.reference))
-    return _pg.steps(team_id=hold.team_id, steps=steps)[1::2]
+    return _pg.steps(team_id=hold.team_id, steps=steps, split=True)[1::2]
 
 
 def ledger_expire_holds(*, now: datetime | None = None) -> int:

@@ -220,3 +220,90 @@ def test_the_database_functions_write_what_the_python_bodies_write(seed, team, c
     for table in python_rows:
         assert database_rows[table] == python_rows[table], table
     assert ledger_check().ok
+
+
+def split_workload(team: Team, lots: list[dict], budget: int, parts: list[int], again: bool) -> list:
+    """A budget held from these lots (those marked `later` come after it), split into parts (then, if
+    `again`, the same split retried)."""
+    for later in (False, True):
+        for n, options in enumerate(lots):
+            if options.get("later", False) == later:
+                grant = {name: value for name, value in options.items() if name != "later"}
+                ledger_grant(team=team, key=f"{team.slug}:grant:{n}", **grant)
+        if not later:
+            hold = ledger_hold(team=team, credits=budget, key=f"{team.slug}:budget", reference="project:1")
+    split = [
+        HoldPart(credits=c, release_key=f"{team.slug}:r{i}", key=f"{team.slug}:h{i}", reference=f"job:{i}")
+        for i, c in enumerate(parts)
+    ]
+    outcomes = []
+    for _ in range(2 if again else 1):
+        try:
+            outcomes.append(
+                [(h.credits, h.reference, h.status) for h in ledger_hold_split(hold=hold, parts=split)]
+            )
+        except LedgerError as refusal:
+            outcomes.append(refusal.code)
+    return outcomes
+
+
+def single_step_calls() -> int:
+    """How many hold operations ran one by one in this transaction (PostgreSQL's function statistics)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
+            "WHERE funcname IN ('ledger_hold_step', 'ledger_hold_op')"
+        )
+        return cursor.fetchone()[0]
+
+
+SPLITS = {
+    # One lot: the split runs in one pass.
+    "one lot": ([{"credits": 5_000}], 3_000, [40] * 50, False, True),
+    "one lot, retried": ([{"credits": 500}], 300, [40, 60, 7], True, True),
+    # More than the budget keeps: refused at the part that does not fit, the parts before it done.
+    "too much": ([{"credits": 500}], 300, [200, 90, 50], False, False),
+    # Another lot burns first, or the budget spans two lots: the operations one by one.
+    "a lot burns first": (
+        [{"credits": 500}, {"credits": 100, "priority": -1, "later": True}],
+        300,
+        [40, 60],
+        False,
+        False,
+    ),
+    "budget over two lots": (
+        [{"credits": 100, "priority": -1}, {"credits": 500}],
+        300,
+        [40, 60],
+        False,
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SPLITS)
+def test_a_split_in_one_pass_writes_what_the_operations_one_by_one_write(case, team, clock):
+    from django.db import connection
+
+    lots, budget, credits, again, one_pass = SPLITS[case]
+    twin = Team.objects.create(name="Twin Films", slug="twin", plan=team.plan)
+    with _pg.python_bodies():
+        by_python = split_workload(team, lots, budget, credits, again)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL track_functions = 'pl'")
+    before = single_step_calls()
+    by_database = split_workload(twin, lots, budget, credits, again)
+
+    assert by_database == by_python
+    python_rows, database_rows = snapshot(team), snapshot(twin)
+    for table in python_rows:
+        assert database_rows[table] == python_rows[table], table
+    # The one-pass path ran where it can (a retry replays through the operations one by one).
+    ran_one_by_one = single_step_calls() - before
+    if one_pass and not again:
+        assert ran_one_by_one == 1  # the budget's own hold
+    else:
+        assert ran_one_by_one > 1
+    assert ledger_check().ok
