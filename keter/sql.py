@@ -100,27 +100,37 @@ def prepared(sql: str, params: list, *, pipeline: list[tuple[str, list]] = ()) -
     it did); their rows are dropped. Outside a transaction the statements are their own; inside the
     caller's, an error marks that transaction for rollback, as a failed ORM write would. The cursor is
     kept with the connection, so a call costs one round trip and no set-up."""
+    return prepared_many([*pipeline, (sql, params)])[-1]
+
+
+def prepared_many(statements: list[tuple[str, list]]) -> list[list[tuple]]:
+    """`prepared` for several statements sent in one round trip, in order; returns the rows of each."""
     db = connections[DEFAULT_DB_ALIAS]
     if db.in_atomic_block:
         with transaction.atomic(savepoint=False):
-            return _run_prepared(db, sql, params, pipeline)
-    return _run_prepared(db, sql, params, pipeline)
+            return _run_prepared(db, statements)
+    return _run_prepared(db, statements)
 
 
-def _run_prepared(db, sql: str, params: list, pipeline) -> list[tuple]:
+def _run_prepared(db, statements: list[tuple[str, list]]) -> list[list[tuple]]:
     db.ensure_connection()
-    cursor = getattr(db, "_prepared_cursor", None)
-    if cursor is None or cursor.connection is not db.connection:
-        cursor = db._prepared_cursor = psycopg.Cursor(db.connection)
+    cursors = getattr(db, "_prepared_cursors", None)
+    if not cursors or cursors[0].connection is not db.connection:
+        cursors = db._prepared_cursors = [psycopg.Cursor(db.connection)]
+    while len(cursors) < len(statements):  # one per statement: each keeps its own rows
+        cursors.append(psycopg.Cursor(db.connection))
     with db.wrap_database_errors:
-        if pipeline:
-            with db.connection.pipeline():
-                for first, first_params in pipeline:
-                    cursor.execute(first, first_params, prepare=True)
-                cursor.execute(sql, params, prepare=True)
-        else:
+        if len(statements) == 1:
+            (sql, params), cursor = statements[0], cursors[0]
             cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall()
+            return [cursor.fetchall()]
+        with db.connection.pipeline():
+            for (sql, params), cursor in zip(statements, cursors, strict=False):
+                cursor.execute(sql, params, prepare=True)
+        return [
+            cursor.fetchall() if cursor.pgresult is not None and cursor.description else []
+            for cursor in cursors[: len(statements)]
+        ]
 
 
 def _chain(steps: list, column):

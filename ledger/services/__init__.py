@@ -7,6 +7,7 @@ from ledger.services._core import MAX_CREDITS, ensure_system_accounts
 from ledger.services.holds import (
     CaptureAndClose,
     HoldPart,
+    LedgerCall,
     VoidInto,
     ledger_capture,
     ledger_close_hold,
@@ -17,6 +18,7 @@ from ledger.services.holds import (
     ledger_refund,
     ledger_release,
     ledger_resolve_holds,
+    ledger_resolve_holds_call,
     ledger_void_hold,
 )
 from ledger.services.lots import MIN_TOP_UP, ledger_adjust, ledger_expire_lots, ledger_grant, ledger_top_up
@@ -41,7 +43,9 @@ __all__ = [
     "ledger_hold_split",
     "ledger_refund",
     "ledger_release",
+    "LedgerCall",
     "ledger_resolve_holds",
+    "ledger_resolve_holds_call",
     "ledger_top_up",
     "ledger_void_hold",
     "plan_grant_key",

@@ -174,6 +174,12 @@ SKIPPED = object()
 def run_steps(*, team_id: int, steps: list[Step], sql: str = _STEPS_SQL) -> list:
     """Like `steps`, with groups: a refusal skips the rest of its group only. Returns, per step, what the
     operation returns, or its refusal (not raised), or SKIPPED."""
+    sql, params, outcomes = steps_call(team_id=team_id, steps=steps, sql=sql)
+    return outcomes(prepared(sql, params))
+
+
+def steps_call(*, team_id: int, steps: list[Step], sql: str = _STEPS_SQL):
+    """`run_steps` as a statement for the caller to send: (sql, params, what its rows mean)."""
     for step in steps:
         require_key(step.key)
     now = timezone.now()
@@ -188,18 +194,21 @@ def run_steps(*, team_id: int, steps: list[Step], sql: str = _STEPS_SQL) -> list
         [step.reference for step in steps],
         [step.group for step in steps],
     ]
-    rows = prepared(sql, params)
-    outcomes = []
-    for step, row in zip(steps, rows, strict=True):
-        if row[0] == "skipped":
-            outcomes.append(SKIPPED)
-            continue
-        result = _result(row)
-        try:
-            outcomes.append(_value(step, result, team_id, now))
-        except LedgerError as refusal:
-            outcomes.append(refusal)
-    return outcomes
+
+    def outcomes(rows) -> list:
+        found = []
+        for step, row in zip(steps, rows, strict=True):
+            if row[0] == "skipped":
+                found.append(SKIPPED)
+                continue
+            result = _result(row)
+            try:
+                found.append(_value(step, result, team_id, now))
+            except LedgerError as refusal:
+                found.append(refusal)
+        return found
+
+    return sql, params, outcomes
 
 
 def _value(step: Step, result: Result, team_id: int, now):

@@ -11,12 +11,14 @@ A hold resolves once: closed (posted), voided, or timed out. A second resolution
 (`HoldAlreadyResolved`), never repeated.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.utils import timezone
 
 from keter.accounts.models import Team
+from keter.sql import prepared
 from ledger.errors import (
     HoldAlreadyResolved,
     HoldExceeded,
@@ -329,31 +331,56 @@ def ledger_resolve_holds(*, resolutions: list[CaptureAndClose | VoidInto]) -> li
     once all have run: call it inside the transaction that should be rolled back then."""
     for resolution in resolutions:
         require_credits(resolution.credits)
+    if _pg.enabled():
+        call = ledger_resolve_holds_call(resolutions=resolutions)
+        return call.results(prepared(call.sql, call.params))
+    results = []
+    for resolution in resolutions:
+        try:
+            results.append(resolution.one_by_one())
+        except LedgerError as refusal:
+            results.append(refusal)
+    return _raise_refusal(results)
+
+
+@dataclass(frozen=True)
+class LedgerCall:
+    """A ledger call ready to send: its statement, and `results`, what its rows mean (raising as the
+    service would). For a caller that sends it in the same round trip as statements of its own
+    (`keter.sql.prepared_many`), inside the transaction the call belongs to."""
+
+    sql: str
+    params: list
+    results: Callable[[list[tuple]], list]
+
+
+def ledger_resolve_holds_call(*, resolutions: list[CaptureAndClose | VoidInto]) -> LedgerCall:
+    """`ledger_resolve_holds` as a call to send (on PostgreSQL, where it is one statement)."""
     if not _pg.enabled():
-        results = []
-        for resolution in resolutions:
-            try:
-                results.append(resolution.one_by_one())
-            except LedgerError as refusal:
-                results.append(refusal)
-    else:
-        results = _resolve_in_one_call(resolutions)
-    for result in results:
-        if isinstance(result, Exception):
-            raise result
-    return results
-
-
-def _resolve_in_one_call(resolutions: list[CaptureAndClose | VoidInto]) -> list:
+        raise RuntimeError("ledger_resolve_holds_call: the hold operations run as statements on PostgreSQL")
+    for resolution in resolutions:
+        require_credits(resolution.credits)
     team_ids = {resolution.hold.team_id for resolution in resolutions}
     if len(team_ids) != 1:
         raise ValueError("ledger_resolve_holds settles the holds of one team at a time")
     plans = [resolution.steps(group) for group, resolution in enumerate(resolutions)]
-    outcomes = _pg.run_steps(team_id=team_ids.pop(), steps=[step for plan in plans for step in plan])
-    results, start = [], 0
-    for resolution, plan in zip(resolutions, plans, strict=True):
-        results.append(resolution.result(outcomes[start : start + len(plan)]))
-        start += len(plan)
+    steps = [step for plan in plans for step in plan]
+    sql, params, outcomes = _pg.steps_call(team_id=team_ids.pop(), steps=steps)
+
+    def results(rows: list[tuple]) -> list:
+        found, start, done = [], 0, outcomes(rows)
+        for resolution, plan in zip(resolutions, plans, strict=True):
+            found.append(resolution.result(done[start : start + len(plan)]))
+            start += len(plan)
+        return _raise_refusal(found)
+
+    return LedgerCall(sql, params, results)
+
+
+def _raise_refusal(results: list) -> list:
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
     return results
 
 

@@ -373,19 +373,33 @@ def take_free_slots(*, team_id: int, wait_for_disk: bool = True) -> list[int]:
     round trip (two statements, so the count after the lock sees what the previous holder committed);
     elsewhere they run one after the other.
     """
+    if connection.vendor == "postgresql":
+        lock, move = free_slot_statements(team_id=team_id, wait_for_disk=wait_for_disk)
+        return slots_taken(prepared(*move, pipeline=[lock]))
     now = timezone.now()
     lock, move = _slot_statements(wait_for_disk=wait_for_disk)
-    params = [J.RUNNING, now, _lease(now), team_id, J.QUEUED, team_id, team_id, J.RUNNING]
-    if connection.vendor == "postgresql":
-        moved = prepared(move, params, pipeline=[(lock, [team_id])])
-    else:
-        moment = connection.ops.adapt_datetimefield_value
-        params[1:3] = [moment(now), moment(_lease(now))]
-        with connection.cursor() as cursor:
-            cursor.execute(lock, [team_id])
-            cursor.execute(move, params)
-            moved = cursor.fetchall()
+    moment = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(lock, [team_id])
+        cursor.execute(move, _move_params(team_id, moment(now), moment(_lease(now))))
+        return slots_taken(cursor.fetchall())
+
+
+def free_slot_statements(*, team_id: int, wait_for_disk: bool = True) -> list[tuple[str, list]]:
+    """`take_free_slots` on PostgreSQL as its two statements, for a caller that sends them along with
+    statements of its own (`keter.sql.prepared_many`); `slots_taken` reads the second one's rows."""
+    now = timezone.now()
+    lock, move = _slot_statements(wait_for_disk=wait_for_disk)
+    return [(lock, [team_id]), (move, _move_params(team_id, now, _lease(now)))]
+
+
+def slots_taken(moved: list[tuple]) -> list[int]:
+    """The jobs the move gave a slot, in line order."""
     return [job_id for job_id, _ in sorted(moved, key=lambda row: (row[1], row[0]))]
+
+
+def _move_params(team_id: int, now, lease) -> list:
+    return [J.RUNNING, now, lease, team_id, J.QUEUED, team_id, team_id, J.RUNNING]
 
 
 @cache

@@ -20,15 +20,17 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from keter.sql import loaded, prepared
+from keter.sql import loaded, prepared, prepared_many
 from ledger.models import Hold
-from ledger.services import CaptureAndClose, VoidInto, ledger_resolve_holds
+from ledger.services import CaptureAndClose, VoidInto, ledger_resolve_holds, ledger_resolve_holds_call
 from planner.models import Job, Project, VideoModel
 from planner.services.queue import (
     NO_DISK_WAIT,
     Dispatch,
+    free_slot_statements,
     job_give_back_resolution,
     send_jobs,
+    slots_taken,
     take_free_slots,
 )
 
@@ -257,6 +259,12 @@ def _settle_in_one_transaction(batch: list[_Settlement]) -> list[int]:
     held to the commit. (In that order: a launch holding the ledger lock checks its jobs' team at commit,
     so a settlement must not hold the team row while waiting for the ledger.) Returns the jobs given a
     slot, whose tasks the caller sends once that is committed."""
+    if connection.vendor == "postgresql":
+        try:
+            with transaction.atomic():
+                return _settle_in_one_round_trip(batch)
+        except _NotAllRunning:
+            pass  # rolled back: settle the ones still running, as below
     with transaction.atomic():
         settled = _finish_jobs({settlement.job.pk: settlement.state for settlement in batch})
         for settlement in batch:
@@ -265,35 +273,64 @@ def _settle_in_one_transaction(batch: list[_Settlement]) -> list[int]:
         if not resolutions:
             return []
         # From here to the commit the team's ledger lock is held: one ledger call, the dispatch, the commit.
-        results = ledger_resolve_holds(resolutions=resolutions)
-        for resolution, result in zip(resolutions, results, strict=True):
-            if isinstance(resolution, VoidInto) and not result:
-                log.info("%s credits stay with the team (the budget could not take them)", resolution.key)
+        _log_kept(resolutions, ledger_resolve_holds(resolutions=resolutions))
         # No budget alert to check: settling turns committed credits into spent ones or returns them, so
         # spent + committed never grows here (the launch checked it).
         return take_free_slots(team_id=batch[0].job.team_id)
 
 
+class _NotAllRunning(Exception):
+    """A job of the batch was no longer running (settled by another delivery of its task)."""
+
+
+def _settle_in_one_round_trip(batch: list[_Settlement]) -> list[int]:
+    """The settlement on PostgreSQL when every job of the batch is still running, as it nearly always is:
+    the jobs' move, the ledger call and the slots' hand-out sent together, in that order (one round trip,
+    then the commit). If a job had been moved meanwhile, the ledger call also settled it, so that is
+    undone: `_NotAllRunning` rolls the transaction back."""
+    states = {settlement.job.pk: settlement.state for settlement in batch}
+    resolutions = [_resolution(settlement.job, settlement.state) for settlement in batch]
+    call = ledger_resolve_holds_call(resolutions=resolutions)
+    slots = free_slot_statements(team_id=batch[0].job.team_id)
+    moved, ledger_rows, _, given = prepared_many([_finish_statement(states), (call.sql, call.params), *slots])
+    if len(moved) != len(states):
+        raise _NotAllRunning
+    _log_kept(resolutions, call.results(ledger_rows))
+    for settlement in batch:
+        settlement.settled = True
+    return slots_taken(given)
+
+
+def _log_kept(resolutions: list, results: list) -> None:
+    for resolution, result in zip(resolutions, results, strict=True):
+        if isinstance(resolution, VoidInto) and not result:
+            log.info("%s credits stay with the team (the budget could not take them)", resolution.key)
+
+
+def _finish_statement(states: dict[int, str]) -> tuple[str, list]:
+    """On PostgreSQL, the move of these jobs from `running` to their state: one prepared statement
+    whatever their number, returning the ids it moved."""
+    finish = (
+        f"UPDATE {Job._meta.db_table} AS j SET state = s.state, finished_at = %s, lease_expires_at = NULL "
+        "FROM unnest(%s::bigint[], %s::text[]) AS s(id, state) WHERE j.id = s.id AND j.state = %s "
+        "RETURNING j.id"
+    )
+    return finish, [timezone.now(), list(states), list(states.values()), J.RUNNING]
+
+
 def _finish_jobs(states: dict[int, str]) -> set[int]:
     """Move these jobs from `running` to their state, in one statement; returns the ids it moved."""
-    now = timezone.now()
-    table = Job._meta.db_table
     if connection.vendor == "postgresql":
-        # One prepared statement whatever the number of jobs.
-        finish = (
-            f"UPDATE {table} AS j SET state = s.state, finished_at = %s, lease_expires_at = NULL "
-            "FROM unnest(%s::bigint[], %s::text[]) AS s(id, state) WHERE j.id = s.id AND j.state = %s "
-            "RETURNING j.id"
-        )
-        rows = prepared(finish, [now, list(states), list(states.values()), J.RUNNING])
+        rows = prepared(*_finish_statement(states))
     else:
+        now = timezone.now()
         cases = " ".join("WHEN %s THEN %s" for _ in states)
         ids = ", ".join("%s" for _ in states)
         params = [value for pair in states.items() for value in pair]
         params += [connection.ops.adapt_datetimefield_value(now), *states, J.RUNNING]
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET state = CASE id {cases} END, finished_at = %s, "
+                f"UPDATE {Job._meta.db_table} SET state = CASE id {cases} END, finished_at = %s, "
                 f"lease_expires_at = NULL WHERE id IN ({ids}) AND state = %s RETURNING id",
                 params,
             )

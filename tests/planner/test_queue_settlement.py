@@ -156,6 +156,27 @@ def test_a_job_settles_once_even_if_two_renders_finish(roomy, member, demo):
     assert Hold.objects.get(pk=job.hold_id).captured == 40
 
 
+def test_a_batch_with_a_job_settled_meanwhile_settles_the_others_once(roomy, member, demo):
+    from planner.services.renders import _load_for_settling, _settle, _Settlement
+
+    done, other = launch(roomy, member, 2)
+    queue_dispatch(team_id=demo.id)
+    assert job_settle(job_id=done.id, state="failed")  # another delivery of its task got there first
+    postings = Transaction.objects.count()
+    batch = [
+        _Settlement(_load_for_settling(done.id), "succeeded"),
+        _Settlement(_load_for_settling(other.id), "succeeded"),
+    ]
+    _settle(batch)
+    assert [(s.settled, s.error) for s in batch] == [(False, None), (True, None)]
+    assert states([done, other]) == ["failed", "succeeded"]
+    # The first job's credits moved once (returned), the second's once (captured).
+    assert Transaction.objects.count() == postings + 1
+    assert not Operation.objects.filter(key=f"capture:job:{done.id}").exists()
+    assert Hold.objects.get(pk=other.hold_id).captured == 40
+    assert ledger_check().ok
+
+
 def test_the_outcome_is_replayed_from_the_seed(roomy, member, demo):
     job = launch(roomy, member, 1, rng=random.Random(3))[0]
     queue_dispatch(team_id=demo.id)
