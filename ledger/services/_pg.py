@@ -91,6 +91,9 @@ _STEPS_SQL = f"SELECT * FROM ledger_hold_steps{_STEPS_ARGS}"
 # The same steps when they are a split's (release from one hold, then a new hold, part after part): one
 # pass over all parts where that writes what the steps one by one would (migration 0008), else the steps.
 _SPLIT_SQL = f"SELECT * FROM ledger_hold_split{_STEPS_ARGS}"
+# The same steps when they settle holds (capture and close, or void and extend another hold by as many,
+# per hold): fewer statements where that writes what the steps would (migration 0009), else the steps.
+SETTLE_SQL = f"SELECT * FROM ledger_hold_settle{_STEPS_ARGS}"
 
 
 def _new_hold(*, hold_id: int, team_id: int, credits: int, reference: str, key: str, expires_at, now) -> Hold:

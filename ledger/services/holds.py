@@ -365,7 +365,7 @@ def ledger_resolve_holds_call(*, resolutions: list[CaptureAndClose | VoidInto]) 
         raise ValueError("ledger_resolve_holds settles the holds of one team at a time")
     plans = [resolution.steps(group) for group, resolution in enumerate(resolutions)]
     steps = [step for plan in plans for step in plan]
-    sql, params, outcomes = _pg.steps_call(team_id=team_ids.pop(), steps=steps)
+    sql, params, outcomes = _pg.steps_call(team_id=team_ids.pop(), steps=steps, sql=_pg.SETTLE_SQL)
 
     def results(rows: list[tuple]) -> list:
         found, start, done = [], 0, outcomes(rows)

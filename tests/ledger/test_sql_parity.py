@@ -307,3 +307,100 @@ def test_a_split_in_one_pass_writes_what_the_operations_one_by_one_write(case, t
     else:
         assert ran_one_by_one > 1
     assert ledger_check().ok
+
+
+def settle_setup(team: Team, case: dict) -> list:
+    """A budget split into takes, and how each take settles (as a finished take's resolution)."""
+    for n, options in enumerate(case.get("lots", [{"credits": 5_000}])):
+        ledger_grant(team=team, key=f"{team.slug}:grant:{n}", **options)
+    budget = ledger_hold(team=team, credits=1_000, key=f"{team.slug}:budget", reference="project:1")
+    other = ledger_hold(team=team, credits=300, key=f"{team.slug}:other", reference="project:2")
+    parts = [
+        HoldPart(
+            credits=10 + i, release_key=f"{team.slug}:r{i}", key=f"{team.slug}:h{i}", reference=f"job:{i}"
+        )
+        for i in range(len(case["takes"]))
+    ]
+    takes = ledger_hold_split(hold=budget, parts=parts)
+    for n, options in enumerate(case.get("later_lots", [])):
+        ledger_grant(team=team, key=f"{team.slug}:later:{n}", **options)
+    if case.get("close_other"):
+        ledger_void_hold(hold=other, key=f"{team.slug}:other:void")
+    resolutions = []
+    for i, (take, outcome) in enumerate(zip(takes, case["takes"], strict=True)):
+        key = f"{team.slug}:t{i}"
+        if outcome == "capture":
+            credits = take.credits - case.get("short", 0)
+            resolutions.append(
+                CaptureAndClose(
+                    hold=take, credits=credits, key=key, close_key=f"{key}:close", reference=f"job:{i}"
+                )
+            )
+        else:
+            into = other if outcome == "void-other" else budget
+            resolutions.append(
+                VoidInto(
+                    hold=take, key=f"{key}:void", into=into, into_key=f"{key}:into", credits=take.credits
+                )
+            )
+    return resolutions
+
+
+def settle(resolutions: list, times: int) -> list:
+    seen = []
+    for _ in range(times):
+        try:
+            results = ledger_resolve_holds(resolutions=resolutions)
+            seen.append(
+                [(r.kind, r.key.split(":", 1)[1]) if isinstance(r, Transaction) else r for r in results]
+            )
+        except LedgerError as refusal:
+            seen.append(refusal.code)
+    return seen
+
+
+MIXED = ["capture", "void", "void", "capture", "void-other", "capture", "void"]
+SETTLES = {
+    # One lot, every hold keeping what is settled: the batch at once, captures and voids mixed, two
+    # budgets.
+    "mixed": ({"takes": MIXED}, True),
+    "captures only": ({"takes": ["capture"] * 4}, True),
+    "voids only": ({"takes": ["void"] * 3}, True),
+    # The same again: replayed through the operations one by one.
+    "retried": ({"takes": MIXED, "times": 2}, False),
+    # A budget closed meanwhile: its extension is refused, the credits stay with the team.
+    "a budget closed": ({"takes": MIXED, "close_other": True}, False),
+    # A capture of less than the hold keeps, a lot that now burns first: the operations one by one.
+    "short capture": ({"takes": ["capture", "void"], "short": 3}, False),
+    "a lot burns first": (
+        {"takes": ["capture", "void"], "later_lots": [{"credits": 50, "priority": -1}]},
+        False,
+    ),
+    # Nothing goes back to a budget: which lot burns first does not matter.
+    "captures, a lot burns first": (
+        {"takes": ["capture", "capture"], "later_lots": [{"credits": 50, "priority": -1}]},
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SETTLES)
+def test_settling_a_batch_at_once_writes_what_the_operations_one_by_one_write(case, team, clock):
+    from django.db import connection
+
+    spec, at_once = SETTLES[case]
+    twin = Team.objects.create(name="Twin Films", slug="twin", plan=team.plan)
+    with _pg.python_bodies():
+        by_python = settle(settle_setup(team, spec), spec.get("times", 1))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL track_functions = 'pl'")
+    resolutions = settle_setup(twin, spec)
+    before = single_step_calls()
+    by_database = settle(resolutions, spec.get("times", 1))
+
+    assert by_database == by_python
+    python_rows, database_rows = snapshot(team), snapshot(twin)
+    for table in python_rows:
+        assert database_rows[table] == python_rows[table], table
+    assert (single_step_calls() == before) == at_once
+    assert ledger_check().ok
