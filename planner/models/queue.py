@@ -32,9 +32,10 @@ class Job(models.Model):
         KEEPER = "keeper", "Keeper"
         REJECTED = "rejected", "Rejected"
 
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobs")
+    # No index of their own: the indexes below lead with the team, and the take numbers' with the scene.
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobs", db_index=False)
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="jobs")
-    scene = models.ForeignKey(Scene, on_delete=models.PROTECT, related_name="jobs")
+    scene = models.ForeignKey(Scene, on_delete=models.PROTECT, related_name="jobs", db_index=False)
     video_model = models.ForeignKey(VideoModel, on_delete=models.PROTECT, related_name="jobs")
     take_number = models.PositiveIntegerField(help_text="Counts the scene's takes from 1, in launch order")
     # What was asked, frozen at launch: seconds, quality, audio, options, references and prompt.
@@ -62,9 +63,18 @@ class Job(models.Model):
     class Meta:
         ordering = ["queued_at", "id"]
         indexes = [
-            models.Index(fields=["team", "state", "queued_at"], name="planner_job_team_line"),
+            # The teams' lines and running jobs (every dispatch reads them): only the active jobs, so their
+            # size is the queue's, not the team's history, and a job's last move adds nothing to them.
+            models.Index(
+                fields=["team", "state", "queued_at", "id"],
+                condition=Q(state__in=["queued", "running"]),
+                name="planner_job_active_line",
+            ),
             models.Index(fields=["team", "verdict", "video_model"], name="planner_job_verdicts"),
-            models.Index(fields=["state", "lease_expires_at"], name="planner_job_leases"),
+            # The sweeper: running jobs whose lease ran out.
+            models.Index(
+                fields=["lease_expires_at"], condition=Q(state="running"), name="planner_job_leases"
+            ),
             # The reports: a team's takes finished in a period.
             models.Index(fields=["team", "finished_at"], name="planner_job_team_finished"),
         ]

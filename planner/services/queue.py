@@ -399,7 +399,7 @@ def slots_taken(moved: list[tuple]) -> list[int]:
 
 
 def _move_params(team_id: int, now, lease) -> list:
-    return [J.RUNNING, now, lease, team_id, J.QUEUED, team_id, team_id, J.RUNNING]
+    return [now, lease, team_id, team_id, team_id]
 
 
 @cache
@@ -407,12 +407,15 @@ def _slot_statements(*, wait_for_disk: bool) -> tuple[str, str]:
     job, team, plan = Job._meta.db_table, Team._meta.db_table, Team.plan.field.related_model._meta.db_table
     postgres = connection.vendor == "postgresql"
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    # The states are written out, not parameters: a prepared statement's generic plan can then use the
+    # index of active jobs (planner_job_active_line), whose condition a parameter cannot be proved to meet.
+    queued, running = f"'{J.QUEUED.value}'", f"'{J.RUNNING.value}'"
     move = (
-        f"UPDATE {job} SET state = %s, dispatched_at = %s, lease_expires_at = %s WHERE id IN ("
-        f"SELECT id FROM {job} WHERE team_id = %s AND state = %s ORDER BY queued_at, id "
+        f"UPDATE {job} SET state = {running}, dispatched_at = %s, lease_expires_at = %s WHERE id IN ("
+        f"SELECT id FROM {job} WHERE team_id = %s AND state = {queued} ORDER BY queued_at, id "
         f"LIMIT {'GREATEST' if postgres else 'MAX'}(0, "
         f"(SELECT p.concurrent_generations FROM {team} t JOIN {plan} p ON p.id = t.plan_id WHERE t.id = %s)"
-        f" - (SELECT COUNT(*) FROM {job} WHERE team_id = %s AND state = %s)){skip_locked}"
+        f" - (SELECT COUNT(*) FROM {job} WHERE team_id = %s AND state = {running})){skip_locked}"
         f") RETURNING id, queued_at"
     )
     # NO KEY UPDATE: dispatches wait for each other, not for (nor block) the foreign-key checks of rows

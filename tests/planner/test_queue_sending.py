@@ -14,7 +14,7 @@ from keter.accounts.roles import Role
 from keter.celery import app
 from keter.sql import prepared
 from planner.models import Job
-from planner.services import renders
+from planner.services import queue, renders
 from planner.services.queue import Dispatch, queue_launch_scene, send_jobs, take_free_slots
 from planner.services.renders import job_claim
 from tests.planner.conftest import broker
@@ -84,6 +84,35 @@ def test_the_pipelined_hand_out_returns_the_jobs_it_moved_within_the_plans_limit
 
     assert first == [job.id for job in jobs[: demo.plan.concurrent_generations]]
     assert again == []
+
+
+@pytest.mark.postgres
+def test_the_hand_out_reads_the_teams_active_jobs_only_even_as_a_generic_prepared_plan(scene, member, demo):
+    """A busy worker runs the hand-out as a prepared statement, whose generic plan knows no parameter:
+    the line and the running count must still come from the index of active jobs, not from the team's
+    whole history (a team with thousands of takes made every dispatch read them all)."""
+    queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=2)
+    lock, (move, params) = queue.free_slot_statements(team_id=demo.id)
+    numbered = move
+    for number in range(1, len(params) + 1):
+        numbered = numbered.replace("%s", f"${number}", 1)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("SET LOCAL enable_seqscan = off")  # the tables are small here; the plan is the point
+        cursor.execute(f"PREPARE hand_out AS {numbered}")
+        cursor.execute(f"EXPLAIN EXECUTE hand_out({', '.join(['%s'] * len(params))})", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("DEALLOCATE hand_out")
+
+    scans = [line for line in plan.splitlines() if "planner_job " in line and "Scan" in line]
+    line_and_count = [line for line in scans if "planner_job_pkey" not in line]
+    assert len(line_and_count) == 2, plan
+    # The indexes whose condition leaves finished jobs out: the active line, or the running jobs' leases.
+    assert all(
+        "using planner_job_active_line " in line or "using planner_job_leases " in line
+        for line in line_and_count
+    ), plan
 
 
 @pytest.fixture
