@@ -63,18 +63,16 @@ class Job(models.Model):
     class Meta:
         ordering = ["queued_at", "id"]
         indexes = [
-            # The teams' lines and running jobs (every dispatch reads them): only the active jobs, so their
-            # size is the queue's, not the team's history, and a job's last move adds nothing to them.
+            # The teams' lines and running jobs (every dispatch reads them, and the sweeper): only the
+            # active jobs, so their size is the queue's, not the team's history, and a job's last move adds
+            # nothing to them. No index holds started_at, attempts or lease_expires_at, so a claim, which
+            # writes only those, is a HOT update (no index touched).
             models.Index(
                 fields=["team", "state", "queued_at", "id"],
                 condition=Q(state__in=["queued", "running"]),
                 name="planner_job_active_line",
             ),
             models.Index(fields=["team", "verdict", "video_model"], name="planner_job_verdicts"),
-            # The sweeper: running jobs whose lease ran out.
-            models.Index(
-                fields=["lease_expires_at"], condition=Q(state="running"), name="planner_job_leases"
-            ),
             # The reports: a team's takes finished in a period.
             models.Index(fields=["team", "finished_at"], name="planner_job_team_finished"),
         ]
