@@ -266,15 +266,15 @@ def _reserve(project: Project, jobs: list[Job]) -> list[Job]:
         raise QueueError(f"The ledger refused the reservation: {refusal.message}") from None
     for job, hold in zip(jobs, holds, strict=True):
         job.hold = hold
-    # One plain UPDATE from a list of pairs: the ORM's bulk_update (a CASE with a branch per job) took as
-    # long as the ledger call, with the team's ledger lock held until the commit.
+    # One plain UPDATE joined to a list of pairs: the ORM's bulk_update (a CASE with a branch per job) took
+    # as long as the ledger call, with the team's ledger lock held until the commit; a subquery per job
+    # looking its pair up ran 4.2-4.6 ms for 50 jobs on the benchmark's database, the join 2.9-3.7 ms.
     pairs = ", ".join("(%s, %s)" for _ in jobs)
     table = Job._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH pairs (job, hold) AS (VALUES {pairs}) UPDATE {table} "
-            f"SET hold_id = (SELECT hold FROM pairs WHERE pairs.job = {table}.id) "
-            f"WHERE id IN (SELECT job FROM pairs)",
+            f"WITH pairs (job, hold) AS (VALUES {pairs}) "
+            f"UPDATE {table} SET hold_id = pairs.hold FROM pairs WHERE {table}.id = pairs.job",
             [value for job in jobs for value in (job.pk, job.hold_id)],
         )
     return jobs
