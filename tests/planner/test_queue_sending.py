@@ -14,8 +14,14 @@ from keter.accounts.roles import Role
 from keter.celery import app
 from keter.sql import prepared
 from planner.models import Job
-from planner.services import queue, renders
-from planner.services.queue import Dispatch, queue_launch_scene, send_jobs, take_free_slots
+from planner.services import renders
+from planner.services.queue import (
+    Dispatch,
+    free_slot_statements,
+    queue_launch_scene,
+    send_jobs,
+    take_free_slots,
+)
 from planner.services.renders import job_claim
 from tests.planner.conftest import broker
 
@@ -92,7 +98,7 @@ def test_the_hand_out_reads_the_teams_active_jobs_only_even_as_a_generic_prepare
     the line and the running count must still come from the index of active jobs, not from the team's
     whole history (a team with thousands of takes made every dispatch read them all)."""
     queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=2)
-    lock, (move, params) = queue.free_slot_statements(team_id=demo.id)
+    _lock, (move, params) = free_slot_statements(team_id=demo.id)
     numbered = move
     for number in range(1, len(params) + 1):
         numbered = numbered.replace("%s", f"${number}", 1)
