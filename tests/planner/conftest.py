@@ -53,7 +53,12 @@ def sent(monkeypatch):
     from planner import tasks
 
     ids: list[int] = []
-    monkeypatch.setattr(tasks.render_job, "apply_async", lambda args, **kwargs: ids.append(args[0]))
+
+    def send_task(name, args, **options):
+        assert name == tasks.render_job.name
+        ids.append(args[0])
+
+    monkeypatch.setattr(tasks.render_job.app, "send_task", send_task)
     return ids
 
 

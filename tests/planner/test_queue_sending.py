@@ -177,3 +177,22 @@ def test_a_claim_is_an_update_in_place_that_touches_none_of_the_jobs_indexes(sce
     after = updates()
 
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+@pytest.mark.redis
+def test_a_fresh_broker_gets_the_queue_declared_with_the_first_take_and_every_take_arrives(
+    scene, member, demo, short_lived_redis
+):
+    """Sending skips kombu's per-message declaration check once the queue is declared on the connection
+    (a cost, not a behaviour: kombu would not declare it twice either); the first take sent to a fresh
+    broker must still declare it."""
+    url, client = short_lived_redis
+    jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=3).jobs
+    with broker(app, url):
+        send_jobs([jobs[0].id], Dispatch())
+        declared = bool(client.exists("_kombu.binding.celery"))
+        send_jobs([job.id for job in jobs[1:]], Dispatch())
+
+    assert declared
+    arrived = [json.loads(raw)["headers"]["argsrepr"] for raw in reversed(client.lrange("celery", 0, -1))]
+    assert arrived == [f"({job.id},)" for job in jobs]

@@ -166,7 +166,7 @@ def test_the_producer_hears_when_the_workers_cannot_be_reached(client_as, approv
     def refuse(*args, **kwargs):
         raise OperationalError("Connection refused")
 
-    monkeypatch.setattr(tasks.render_job, "apply_async", refuse)
+    monkeypatch.setattr(tasks.render_job.app, "send_task", refuse)
     response = client_as(Role.PRODUCER).post(
         url("planner:scene-launch", approved.id, sora_scene.id), {"takes": "2"}, follow=True
     )
