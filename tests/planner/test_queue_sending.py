@@ -196,3 +196,27 @@ def test_a_fresh_broker_gets_the_queue_declared_with_the_first_take_and_every_ta
     assert declared
     arrived = [json.loads(raw)["headers"]["argsrepr"] for raw in reversed(client.lrange("celery", 0, -1))]
     assert arrived == [f"({job.id},)" for job in jobs]
+
+
+@pytest.mark.redis
+def test_a_take_sent_by_a_dispatch_is_the_message_apply_async_sends(scene, member, demo, settings):
+    """The dispatch sends through `app.send_task` with its own options (a cheaper path): the worker must
+    receive what `render_job.apply_async` would have sent, apart from the ids of the message itself."""
+    from planner.tasks import render_job
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    (job,) = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=1).jobs
+    app.control.purge()
+
+    render_job.apply_async((job.id,))
+    send_jobs([job.id], Dispatch())
+
+    reference, sent = (json.loads(raw) for raw in reversed(client.lrange("celery", 0, -1)))
+    app.control.purge()
+    own = {"id", "root_id", "parent_id"}
+    assert {k: v for k, v in sent["headers"].items() if k not in own} == {
+        k: v for k, v in reference["headers"].items() if k not in own
+    }
+    assert sent["body"] == reference["body"]
+    assert sent["properties"]["delivery_info"] == reference["properties"]["delivery_info"]
+    assert sent["content-type"] == reference["content-type"]
