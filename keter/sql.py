@@ -97,9 +97,10 @@ def prepared(sql: str, params: list, *, pipeline: list[tuple[str, list]] = ()) -
     connection, where the ORM's client-side binding has it parse and plan every call anew.
 
     `pipeline` statements run first, in the same round trip and in order (each sees what the one before
-    it did); their rows are dropped. Outside a transaction the statements are their own; inside the
-    caller's, an error marks that transaction for rollback, as a failed ORM write would. The cursor is
-    kept with the connection, so a call costs one round trip and no set-up."""
+    it did); their rows are dropped. Outside a transaction block the statements are one transaction, which
+    the round trip's single sync commits (or an error rolls back whole); inside the caller's, an error
+    marks that transaction for rollback, as a failed ORM write would. The cursor is kept with the
+    connection, so a call costs one round trip and no set-up."""
     return prepared_many([*pipeline, (sql, params)])[-1]
 
 

@@ -5,6 +5,7 @@ Split by domain (lots, holds, plans) with the shared machinery in `_core`; impor
 
 from ledger.services._core import MAX_CREDITS, ensure_system_accounts
 from ledger.services.holds import (
+    NOT_ALL_DONE,
     CaptureAndClose,
     HoldPart,
     LedgerCall,
@@ -30,6 +31,7 @@ __all__ = [
     "VoidInto",
     "MAX_CREDITS",
     "MIN_TOP_UP",
+    "NOT_ALL_DONE",
     "ensure_system_accounts",
     "ledger_adjust",
     "ledger_capture",

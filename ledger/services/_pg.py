@@ -94,6 +94,8 @@ _SPLIT_SQL = f"SELECT * FROM ledger_hold_split{_STEPS_ARGS}"
 # The same steps when they settle holds (capture and close, or void and extend another hold by as many,
 # per hold): fewer statements where that writes what the steps would (migration 0009), else the steps.
 SETTLE_SQL = f"SELECT * FROM ledger_hold_settle{_STEPS_ARGS}"
+# The same, failing as a whole when an operation would not be done (migration 0010).
+SETTLE_ALL_SQL = f"SELECT * FROM ledger_hold_settle_all{_STEPS_ARGS}"
 
 
 def _new_hold(*, hold_id: int, team_id: int, credits: int, reference: str, key: str, expires_at, now) -> Hold:

@@ -354,8 +354,20 @@ class LedgerCall:
     results: Callable[[list[tuple]], list]
 
 
-def ledger_resolve_holds_call(*, resolutions: list[CaptureAndClose | VoidInto]) -> LedgerCall:
-    """`ledger_resolve_holds` as a call to send (on PostgreSQL, where it is one statement)."""
+# The SQLSTATE of an all-or-nothing call (`ledger_resolve_holds_call(all_or_nothing=True)`) that found an
+# operation it could not do: refused, or in conflict with its key's first outcome.
+NOT_ALL_DONE = "KL001"
+
+
+def ledger_resolve_holds_call(
+    *, resolutions: list[CaptureAndClose | VoidInto], all_or_nothing: bool = False
+) -> LedgerCall:
+    """`ledger_resolve_holds` as a call to send (on PostgreSQL, where it is one statement).
+
+    `all_or_nothing` is for a caller whose transaction commits before it reads the rows (statements sent
+    as one implicit transaction): the statement fails with SQLSTATE `NOT_ALL_DONE` instead of reporting an
+    operation that was not done, so nothing of the transaction stays (ledger migration 0010). The caller
+    then settles again the ordinary way, where that refusal is raised as its own error."""
     if not _pg.enabled():
         raise RuntimeError("ledger_resolve_holds_call: the hold operations run as statements on PostgreSQL")
     for resolution in resolutions:
@@ -365,7 +377,8 @@ def ledger_resolve_holds_call(*, resolutions: list[CaptureAndClose | VoidInto]) 
         raise ValueError("ledger_resolve_holds settles the holds of one team at a time")
     plans = [resolution.steps(group) for group, resolution in enumerate(resolutions)]
     steps = [step for plan in plans for step in plan]
-    sql, params, outcomes = _pg.steps_call(team_id=team_ids.pop(), steps=steps, sql=_pg.SETTLE_SQL)
+    sql = _pg.SETTLE_ALL_SQL if all_or_nothing else _pg.SETTLE_SQL
+    sql, params, outcomes = _pg.steps_call(team_id=team_ids.pop(), steps=steps, sql=sql)
 
     def results(rows: list[tuple]) -> list:
         found, start, done = [], 0, outcomes(rows)

@@ -17,12 +17,18 @@ from datetime import timedelta
 from functools import cache
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from keter.sql import loaded, prepared, prepared_many
 from ledger.models import Hold
-from ledger.services import CaptureAndClose, VoidInto, ledger_resolve_holds, ledger_resolve_holds_call
+from ledger.services import (
+    NOT_ALL_DONE,
+    CaptureAndClose,
+    VoidInto,
+    ledger_resolve_holds,
+    ledger_resolve_holds_call,
+)
 from planner.models import Job, Project, VideoModel
 from planner.services.queue import (
     NO_DISK_WAIT,
@@ -261,10 +267,14 @@ def _settle_in_one_transaction(batch: list[_Settlement]) -> list[int]:
     slot, whose tasks the caller sends once that is committed."""
     if connection.vendor == "postgresql":
         try:
+            if connection.get_autocommit():
+                # Outside a transaction block the round trip is the transaction: its statements commit
+                # together at its end, with no BEGIN or COMMIT round trip while the ledger lock is held.
+                return _settle_in_one_round_trip(batch)
             with transaction.atomic():
                 return _settle_in_one_round_trip(batch)
-        except _NotAllRunning:
-            pass  # rolled back: settle the ones still running, as below
+        except _Refused:
+            pass  # nothing of it was written: settle the ones still running, as below
     with transaction.atomic():
         settled = _finish_jobs({settlement.job.pk: settlement.state for settlement in batch})
         for settlement in batch:
@@ -279,22 +289,32 @@ def _settle_in_one_transaction(batch: list[_Settlement]) -> list[int]:
         return take_free_slots(team_id=batch[0].job.team_id)
 
 
-class _NotAllRunning(Exception):
-    """A job of the batch was no longer running (settled by another delivery of its task)."""
+class _Refused(Exception):
+    """The round trip refused the batch, in the server, before anything of it stayed: a job of it was no
+    longer running (settled by another delivery of its task), or a ledger operation could not be done."""
+
+
+# The SQLSTATE planner_job_finish raises when it is to move all of a batch's jobs or none.
+NOT_ALL_RUNNING = "KJ001"
 
 
 def _settle_in_one_round_trip(batch: list[_Settlement]) -> list[int]:
-    """The settlement on PostgreSQL when every job of the batch is still running, as it nearly always is:
-    the jobs' move, the ledger call and the slots' hand-out sent together, in that order (one round trip,
-    then the commit). If a job had been moved meanwhile, the ledger call also settled it, so that is
-    undone: `_NotAllRunning` rolls the transaction back."""
+    """The settlement on PostgreSQL when every job of the batch is still running and every ledger
+    operation goes through, as it nearly always is: the jobs' move, the ledger call and the slots'
+    hand-out sent together, in that order, in one round trip. Each of the first two fails the statement
+    when that is not so (the move before the ledger call runs), so the transaction never commits part of
+    a settlement, whether it is the caller's or the round trip's own: `_Refused`."""
     states = {settlement.job.pk: settlement.state for settlement in batch}
     resolutions = [_resolution(settlement.job, settlement.state) for settlement in batch]
-    call = ledger_resolve_holds_call(resolutions=resolutions)
+    call = ledger_resolve_holds_call(resolutions=resolutions, all_or_nothing=True)
     slots = free_slot_statements(team_id=batch[0].job.team_id)
-    moved, ledger_rows, _, given = prepared_many([_finish_statement(states), (call.sql, call.params), *slots])
-    if len(moved) != len(states):
-        raise _NotAllRunning
+    finish = _finish_statement(states, all_or_none=True)
+    try:
+        _, ledger_rows, _, given = prepared_many([finish, (call.sql, call.params), *slots])
+    except DatabaseError as error:
+        if getattr(error.__cause__, "sqlstate", None) in (NOT_ALL_RUNNING, NOT_ALL_DONE):
+            raise _Refused from error
+        raise
     _log_kept(resolutions, call.results(ledger_rows))
     for settlement in batch:
         settlement.settled = True
@@ -307,15 +327,12 @@ def _log_kept(resolutions: list, results: list) -> None:
             log.info("%s credits stay with the team (the budget could not take them)", resolution.key)
 
 
-def _finish_statement(states: dict[int, str]) -> tuple[str, list]:
-    """On PostgreSQL, the move of these jobs from `running` to their state: one prepared statement
-    whatever their number, returning the ids it moved."""
-    finish = (
-        f"UPDATE {Job._meta.db_table} AS j SET state = s.state, finished_at = %s, lease_expires_at = NULL "
-        "FROM unnest(%s::bigint[], %s::text[]) AS s(id, state) WHERE j.id = s.id AND j.state = %s "
-        "RETURNING j.id"
-    )
-    return finish, [timezone.now(), list(states), list(states.values()), J.RUNNING]
+def _finish_statement(states: dict[int, str], *, all_or_none: bool = False) -> tuple[str, list]:
+    """On PostgreSQL, the move of these jobs from `running` to their state (planner_job_finish, planner
+    migration 0009): one prepared statement whatever their number, returning the ids it moved. With
+    `all_or_none` it raises NOT_ALL_RUNNING instead when one of them was not running."""
+    finish = "SELECT * FROM planner_job_finish(%s, %s::bigint[], %s::text[], %s)"
+    return finish, [timezone.now(), list(states), list(states.values()), all_or_none]
 
 
 def _finish_jobs(states: dict[int, str]) -> set[int]:

@@ -5,11 +5,14 @@ replays the other), sent together: one round trip on PostgreSQL.
 """
 
 import pytest
+from django.db import DatabaseError, transaction
 
+from keter.sql import prepared
 from ledger.checks import ledger_check
 from ledger.errors import HoldAlreadyResolved, HoldExceeded
 from ledger.models import Operation, Transaction
 from ledger.services import (
+    NOT_ALL_DONE,
     CaptureAndClose,
     HoldPart,
     VoidInto,
@@ -17,6 +20,7 @@ from ledger.services import (
     ledger_close_hold,
     ledger_hold_split,
     ledger_resolve_holds,
+    ledger_resolve_holds_call,
     ledger_void_hold,
 )
 
@@ -118,3 +122,40 @@ def test_a_refused_settlement_is_raised_once_the_others_have_run(team, budget, b
         )
     assert not Operation.objects.filter(key="close:job:1").exists()  # its capture was refused
     assert second.status == "posted"  # the other one ran: the caller's transaction decides
+
+
+def settle_both(succeeded, failed, budget) -> list:
+    return [
+        CaptureAndClose(
+            hold=succeeded, credits=40, key="capture:job:1", close_key="close:job:1", reference="job:1"
+        ),
+        VoidInto(hold=failed, key="void:job:2", into=budget, into_key="return:job:2", credits=60),
+    ]
+
+
+@pytest.mark.postgres
+def test_an_all_or_nothing_settlement_that_goes_through_reads_as_the_ordinary_one(team, budget, balance):
+    succeeded, failed = ledger_hold_split(hold=budget, parts=parts(40, 60))
+    call = ledger_resolve_holds_call(resolutions=settle_both(succeeded, failed, budget), all_or_nothing=True)
+
+    capture, returned = call.results(prepared(call.sql, call.params))
+
+    assert (capture.kind, capture.hold_id, returned) == ("capture", succeeded.pk, True)
+    assert balance() == (400, 560)
+    assert ledger_check().ok
+
+
+@pytest.mark.postgres
+def test_an_all_or_nothing_settlement_fails_whole_where_an_operation_would_not_be_done(team, budget, balance):
+    succeeded, failed = ledger_hold_split(hold=budget, parts=parts(40, 60))
+    ledger_void_hold(hold=budget, key="void:project:1")  # the budget can no longer take take 2's credits
+    call = ledger_resolve_holds_call(resolutions=settle_both(succeeded, failed, budget), all_or_nothing=True)
+
+    with pytest.raises(DatabaseError) as refused, transaction.atomic():
+        prepared(call.sql, call.params)
+
+    assert refused.value.__cause__.sqlstate == NOT_ALL_DONE
+    # Not even take 1's capture, which went through before take 2's return was refused.
+    assert not Operation.objects.filter(key__in=["capture:job:1", "void:job:2", "return:job:2"]).exists()
+    assert balance() == (900, 100)  # as the void of the budget left it: both takes still held
+    assert ledger_check().ok
