@@ -50,15 +50,16 @@ def approved(project, sora_scene, approve):
 @pytest.fixture
 def sent(monkeypatch):
     """The job ids sent to the workers, in order (nothing reaches a broker)."""
+    from keter import broker
     from planner import tasks
 
     ids: list[int] = []
 
-    def send_task(name, args, **options):
-        assert name == tasks.render_job.name
-        ids.append(args[0])
+    def send_tasks(task, arguments):
+        assert task.name == tasks.render_job.name
+        ids.extend(args[0] for args in arguments)
 
-    monkeypatch.setattr(tasks.render_job.app, "send_task", send_task)
+    monkeypatch.setattr(broker, "send_tasks", send_tasks)
     return ids
 
 

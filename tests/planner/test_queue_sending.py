@@ -4,9 +4,11 @@ import json
 import socket
 import subprocess
 import time
+from contextlib import contextmanager, nullcontext
 
 import pytest
 import redis
+from celery._state import _task_stack
 from django.db import connection
 from django.utils import timezone
 
@@ -198,25 +200,61 @@ def test_a_fresh_broker_gets_the_queue_declared_with_the_first_take_and_every_ta
     assert arrived == [f"({job.id},)" for job in jobs]
 
 
+@contextmanager
+def inside_a_task(task, *, task_id: str, root_id: str):
+    """As if a worker were running `task` (id `task_id`, in a workflow started by `root_id`): what it
+    sends then carries those ids as its parent and root."""
+    task.push_request(id=task_id, root_id=root_id, called_directly=False)
+    _task_stack.push(task)
+    try:
+        yield
+    finally:
+        _task_stack.pop()
+        task.pop_request()
+
+
 @pytest.mark.redis
-def test_a_take_sent_by_a_dispatch_is_the_message_apply_async_sends(scene, member, demo, settings):
-    """The dispatch sends through `app.send_task` with its own options (a cheaper path): the worker must
-    receive what `render_job.apply_async` would have sent, apart from the ids of the message itself."""
+@pytest.mark.parametrize("sender", ["a producer", "a worker's task"])
+def test_a_take_sent_by_a_dispatch_is_the_message_apply_async_sends(scene, member, demo, settings, sender):
+    """The dispatch builds its messages with Celery and pushes them itself (a cheaper path): the worker
+    must receive what `render_job.apply_async` would have sent, apart from the ids of the message itself."""
     from planner.tasks import render_job
 
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     (job,) = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=1).jobs
     app.control.purge()
+    in_a_task = sender != "a producer"
 
-    render_job.apply_async((job.id,))
-    send_jobs([job.id], Dispatch())
+    with inside_a_task(render_job, task_id="t-1", root_id="r-1") if in_a_task else nullcontext():
+        render_job.apply_async((job.id,))
+        send_jobs([job.id], Dispatch())
 
+    assert client.llen("celery") == 2  # both on the queue's list, nowhere else
     reference, sent = (json.loads(raw) for raw in reversed(client.lrange("celery", 0, -1)))
     app.control.purge()
-    own = {"id", "root_id", "parent_id"}
-    assert {k: v for k, v in sent["headers"].items() if k not in own} == {
-        k: v for k, v in reference["headers"].items() if k not in own
-    }
-    assert sent["body"] == reference["body"]
-    assert sent["properties"]["delivery_info"] == reference["properties"]["delivery_info"]
-    assert sent["content-type"] == reference["content-type"]
+    for message in (reference, sent):  # its own ids: new for every message
+        own = message["headers"].pop("id")
+        assert message["properties"].pop("correlation_id") == own
+        assert len(message["properties"].pop("delivery_tag")) == 36
+        if not in_a_task:
+            assert message["headers"].pop("root_id") == own
+    assert sent == reference
+    if in_a_task:
+        assert (sent["headers"]["parent_id"], sent["headers"]["root_id"]) == ("t-1", "r-1")
+
+
+def test_a_broker_other_than_redis_gets_the_takes_through_celery(scene, member, demo):
+    """The embedded mode's filesystem broker, or any but Redis: the messages go out through `send_task`."""
+    jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=3).jobs
+    with broker(app, "memory://"):
+        result = Dispatch()
+        send_jobs([job.id for job in jobs], result)
+
+        with app.connection_for_read() as connection_, connection_.SimpleQueue("celery") as line:
+            arrived = [line.get(timeout=1) for _ in jobs]
+            for message in arrived:
+                message.ack()
+
+    assert result.unsent == []
+    assert [message.headers["argsrepr"] for message in arrived] == [f"({job.id},)" for job in jobs]
+    assert {message.headers["task"] for message in arrived} == {"planner.tasks.render_job"}

@@ -5,6 +5,7 @@ import random
 import pytest
 from kombu.exceptions import OperationalError
 
+from keter import broker
 from keter.accounts.roles import Role
 from ledger.checks import ledger_check
 from ledger.models import Hold, Operation, Transaction
@@ -240,14 +241,14 @@ def test_a_broker_that_is_down_leaves_the_takes_queued(
     def refuse(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks.render_job.app, "send_task", refuse)
+    monkeypatch.setattr(broker, "send_tasks", refuse)
     with django_capture_on_commit_callbacks(execute=True):
         launch_ = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=2)
     assert launch_.is_waiting_for_broker
     assert states(launch_.jobs) == ["queued", "queued"]
     monkeypatch.undo()  # the broker is back: the sweeper starts them
     sent = []
-    monkeypatch.setattr(tasks.render_job.app, "send_task", lambda name, args, **options: sent.append(args[0]))
+    monkeypatch.setattr(broker, "send_tasks", lambda task, arguments: sent.extend(a[0] for a in arguments))
     with django_capture_on_commit_callbacks(execute=True):
         queue_sweep()
     assert sent == [job.id for job in launch_.jobs]

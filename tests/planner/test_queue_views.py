@@ -5,9 +5,9 @@ import pytest
 from django.urls import reverse
 from kombu.exceptions import OperationalError
 
+from keter import broker
 from keter.accounts.models import Membership
 from keter.accounts.roles import Role
-from planner import tasks
 from planner.models import Job
 from planner.services.queue import queue_dispatch, queue_launch_scene
 
@@ -166,7 +166,7 @@ def test_the_producer_hears_when_the_workers_cannot_be_reached(client_as, approv
     def refuse(*args, **kwargs):
         raise OperationalError("Connection refused")
 
-    monkeypatch.setattr(tasks.render_job.app, "send_task", refuse)
+    monkeypatch.setattr(broker, "send_tasks", refuse)
     response = client_as(Role.PRODUCER).post(
         url("planner:scene-launch", approved.id, sora_scene.id), {"takes": "2"}, follow=True
     )
