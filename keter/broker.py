@@ -5,9 +5,10 @@ on the generation queue's hot path. Through `app.send_task` a message cost 540 u
 it not the message: a new Redis client per publish (redis-py fills a 169-entry table for each), kombu's
 retrying publish wrapper, and Celery resolving options and routing anew for every message. On Redis
 `send_tasks` builds each message with Celery's own `app.amqp.create_task_message`, wraps it with kombu's
-channel as kombu's Redis transport does, and pushes it with one client kept per channel: 168 us for one
-message, 105 us each for three (one pipeline), measured here. Other brokers (the embedded mode's
-filesystem broker) and options this path does not know go through `app.send_task`.
+channel as kombu's Redis transport does, and pushes it with one client kept per channel: 207-233 us for
+one message, 123-147 us each for three (one pipeline), measured here. Other brokers (the embedded mode's
+filesystem broker), tasks whose results are kept and options this path does not know go through
+`app.send_task`.
 tests/planner/test_queue_sending.py holds a message sent here to the one `apply_async` sends.
 
 It sends no `before_task_publish`/`after_task_publish` signals (nothing here listens to them).
@@ -44,7 +45,9 @@ def send_tasks(task, arguments: list[tuple]) -> None:
         if not _can_push(app, task, queue, channel):
             with producer.batch() if len(arguments) > 1 else nullcontext():
                 for args in arguments:
-                    app.send_task(task.name, args, producer=producer, queue=queue, ignore_result=True)
+                    app.send_task(
+                        task.name, args, producer=producer, queue=queue, ignore_result=task.ignore_result
+                    )
             return
         if hash(queue) not in producer.connection.declared_entities:
             producer.maybe_declare(queue)  # kombu's own check: the first message on a connection declares
@@ -82,10 +85,13 @@ def _can_push(app, task, queue, channel) -> bool:
 @cache
 def _plain_messages(app, task_name: str) -> bool:
     """The task's and the app's settings that would change its messages, read once per process (reading
-    Celery's configuration is slow; these are not changed at run time)."""
-    options = app.tasks[task_name]._get_exec_options()
+    Celery's configuration is slow; these are not changed at run time). A task whose results are kept
+    needs its result backend told of every message sent (`send_task` does that)."""
+    task = app.tasks[task_name]
+    options = task._get_exec_options()
     return (
-        not any(options.get(name) for name in _ROUTING_OPTIONS)
+        task.ignore_result
+        and not any(options.get(name) for name in _ROUTING_OPTIONS)
         and (options.get("serializer") or app.conf.task_serializer) == "json"
         and not (app.conf.task_send_sent_event or app.conf.task_compression)
         and app.conf.task_default_priority is None
@@ -116,7 +122,7 @@ def _message(app, task, channel, queue, args: tuple) -> str:
         parent_id=parent_id,
         time_limit=task.time_limit,
         soft_time_limit=task.soft_time_limit,
-        ignore_result=task.ignore_result,
+        ignore_result=True,
         argsrepr=_repr(args),
         kwargsrepr="{}",
     )
