@@ -42,6 +42,14 @@ def sora_scene(make_scene):
 
 
 @pytest.fixture
+def roomy(project, make_scene, approve):
+    """A scene of 4 s Sora takes (40 credits) in a project approved for 2,000 credits: room for many."""
+    scene = make_scene(model="sora-2", seconds=4, planned_takes_override=3)
+    approve(project, credits=2000)
+    return scene
+
+
+@pytest.fixture
 def approved(project, sora_scene, approve):
     """The project approved at the planned figure: 3 takes × 80 + 10% = 264 credits."""
     return approve(project)

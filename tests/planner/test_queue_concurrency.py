@@ -17,14 +17,6 @@ from planner.services.renders import job_claim, job_outcome, job_settle
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def scene(project, make_scene, approve):
-    """4 s Sora takes at 40 credits in a project approved for 2,000 credits."""
-    scene = make_scene(model="sora-2", seconds=4, planned_takes_override=3)
-    approve(project, credits=2000)
-    return scene
-
-
 def settle_from_threads(job_ids: list[int]) -> list[bool]:
     """Claim and settle each job on a thread of its own, all released together, each twice (a task
     delivered twice); returns what each first settlement answered."""
@@ -55,9 +47,9 @@ def settle_from_threads(job_ids: list[int]) -> list[bool]:
     return [answers[job_id] for job_id in job_ids]
 
 
-def test_takes_finishing_together_each_settle_once_and_hand_their_slots_on(scene, member, demo, sent):
+def test_takes_finishing_together_each_settle_once_and_hand_their_slots_on(roomy, member, demo, sent):
     limit = demo.plan.concurrent_generations
-    jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=limit * 2).jobs
+    jobs = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=limit * 2).jobs
     running = list(
         Job.objects.filter(id__in=[j.id for j in jobs], state="running").values_list("id", flat=True)
     )
@@ -79,9 +71,9 @@ def test_takes_finishing_together_each_settle_once_and_hand_their_slots_on(scene
     assert ledger_check().ok
 
 
-def test_dispatches_racing_on_their_own_connections_never_hand_out_a_slot_twice(scene, member, demo, sent):
+def test_dispatches_racing_on_their_own_connections_never_hand_out_a_slot_twice(roomy, member, demo, sent):
     limit = demo.plan.concurrent_generations
-    jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=limit * 3).jobs
+    jobs = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=limit * 3).jobs
     ids = [job.id for job in jobs]
     # The running takes end (as far as the slots are concerned): every slot is free again.
     Job.objects.filter(id__in=ids, state="running").update(state="succeeded")

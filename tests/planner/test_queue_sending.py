@@ -28,18 +28,11 @@ from planner.services.renders import job_claim
 from tests.planner.conftest import broker
 
 
-@pytest.fixture
-def scene(project, make_scene, approve):
-    scene = make_scene(model="sora-2", seconds=4, planned_takes_override=3)
-    approve(project, credits=2000)
-    return scene
-
-
 @pytest.mark.redis
-def test_a_dispatch_sends_each_job_its_task_in_launch_order(scene, member, demo, settings):
+def test_a_dispatch_sends_each_job_its_task_in_launch_order(roomy, member, demo, settings):
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     app.control.purge()
-    jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=3).jobs
+    jobs = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=3).jobs
     result = Dispatch()
 
     send_jobs([job.id for job in jobs], result)  # batched into one pipeline on Redis
@@ -53,8 +46,8 @@ def test_a_dispatch_sends_each_job_its_task_in_launch_order(scene, member, demo,
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_claim_waits_less_for_the_disk_but_the_next_settlement_waits_again(scene, member, demo):
-    (job,) = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=1).jobs
+def test_a_claim_waits_less_for_the_disk_but_the_next_settlement_waits_again(roomy, member, demo):
+    (job,) = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=1).jobs
     Job.objects.filter(pk=job.pk).update(state="running")
 
     assert not connection.in_atomic_block
@@ -68,8 +61,8 @@ def test_a_claim_waits_less_for_the_disk_but_the_next_settlement_waits_again(sce
 
 
 @pytest.mark.postgres
-def test_the_claim_a_worker_sends_turns_off_waiting_for_the_disk_for_its_own_commit(scene, member, demo):
-    (job,) = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=1).jobs
+def test_the_claim_a_worker_sends_turns_off_waiting_for_the_disk_for_its_own_commit(roomy, member, demo):
+    (job,) = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=1).jobs
     Job.objects.filter(pk=job.pk).update(state="running")
     now = timezone.now()
 
@@ -84,8 +77,8 @@ def test_the_claim_a_worker_sends_turns_off_waiting_for_the_disk_for_its_own_com
 
 
 @pytest.mark.postgres
-def test_the_pipelined_hand_out_returns_the_jobs_it_moved_within_the_plans_limit(scene, member, demo):
-    jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=5).jobs
+def test_the_pipelined_hand_out_returns_the_jobs_it_moved_within_the_plans_limit(roomy, member, demo):
+    jobs = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=5).jobs
 
     first = take_free_slots(team_id=demo.id)
     again = take_free_slots(team_id=demo.id)
@@ -95,11 +88,11 @@ def test_the_pipelined_hand_out_returns_the_jobs_it_moved_within_the_plans_limit
 
 
 @pytest.mark.postgres
-def test_the_hand_out_reads_the_teams_active_jobs_only_even_as_a_generic_prepared_plan(scene, member, demo):
+def test_the_hand_out_reads_the_teams_active_jobs_only_even_as_a_generic_prepared_plan(roomy, member, demo):
     """A busy worker runs the hand-out as a prepared statement, whose generic plan knows no parameter:
     the line and the running count must still come from the index of active jobs, not from the team's
     whole history (a team with thousands of takes made every dispatch read them all)."""
-    queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=2)
+    queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=2)
     _lock, (move, params) = free_slot_statements(team_id=demo.id)
     numbered = move
     for number in range(1, len(params) + 1):
@@ -143,10 +136,10 @@ def short_lived_redis(tmp_path):
 
 @pytest.mark.redis
 def test_a_broker_lost_after_connecting_leaves_the_takes_waiting_in_line(
-    scene, member, demo, short_lived_redis
+    roomy, member, demo, short_lived_redis
 ):
     url, client = short_lived_redis
-    jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=3).jobs
+    jobs = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=3).jobs
     with broker(app, url):
         send_jobs([jobs[0].id], Dispatch())  # the connection is made and pooled
         client.shutdown(nosave=True)
@@ -160,10 +153,10 @@ def test_a_broker_lost_after_connecting_leaves_the_takes_waiting_in_line(
 
 
 @pytest.mark.postgres
-def test_a_claim_is_an_update_in_place_that_touches_none_of_the_jobs_indexes(scene, member, demo):
+def test_a_claim_is_an_update_in_place_that_touches_none_of_the_jobs_indexes(roomy, member, demo):
     """A claim writes only the job's start, attempts and lease, which no index holds: PostgreSQL updates
     the row in place (a HOT update) instead of adding an entry to each of the job's indexes."""
-    (job,) = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=1).jobs
+    (job,) = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=1).jobs
     Job.objects.filter(pk=job.pk).update(state="running")
 
     def updates() -> tuple[int, int]:  # this transaction's, so far
@@ -183,13 +176,13 @@ def test_a_claim_is_an_update_in_place_that_touches_none_of_the_jobs_indexes(sce
 
 @pytest.mark.redis
 def test_a_fresh_broker_gets_the_queue_declared_with_the_first_take_and_every_take_arrives(
-    scene, member, demo, short_lived_redis
+    roomy, member, demo, short_lived_redis
 ):
     """Sending skips kombu's per-message declaration check once the queue is declared on the connection
     (a cost, not a behaviour: kombu would not declare it twice either); the first take sent to a fresh
     broker must still declare it."""
     url, client = short_lived_redis
-    jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=3).jobs
+    jobs = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=3).jobs
     with broker(app, url):
         send_jobs([jobs[0].id], Dispatch())
         declared = bool(client.exists("_kombu.binding.celery"))
@@ -215,13 +208,13 @@ def inside_a_task(task, *, task_id: str, root_id: str):
 
 @pytest.mark.redis
 @pytest.mark.parametrize("sender", ["a producer", "a worker's task"])
-def test_a_take_sent_by_a_dispatch_is_the_message_apply_async_sends(scene, member, demo, settings, sender):
+def test_a_take_sent_by_a_dispatch_is_the_message_apply_async_sends(roomy, member, demo, settings, sender):
     """The dispatch builds its messages with Celery and pushes them itself (a cheaper path): the worker
     must receive what `render_job.apply_async` would have sent, apart from the ids of the message itself."""
     from planner.tasks import render_job
 
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    (job,) = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=1).jobs
+    (job,) = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=1).jobs
     app.control.purge()
     in_a_task = sender != "a producer"
 
@@ -243,9 +236,9 @@ def test_a_take_sent_by_a_dispatch_is_the_message_apply_async_sends(scene, membe
         assert (sent["headers"]["parent_id"], sent["headers"]["root_id"]) == ("t-1", "r-1")
 
 
-def test_a_broker_other_than_redis_gets_the_takes_through_celery(scene, member, demo):
+def test_a_broker_other_than_redis_gets_the_takes_through_celery(roomy, member, demo):
     """The embedded mode's filesystem broker, or any but Redis: the messages go out through `send_task`."""
-    jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=3).jobs
+    jobs = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=3).jobs
     with broker(app, "memory://"):
         result = Dispatch()
         send_jobs([job.id for job in jobs], result)

@@ -15,6 +15,9 @@ from planner.selectors import project_spend
 from planner.services.queue import QueueError, queue_cancel, queue_dispatch, queue_launch_scene, queue_sweep
 from planner.services.renders import MODERATION_RATE, job_claim, job_outcome, job_run, job_settle
 
+# The test's database work is committed as it goes, as a worker's is (not one transaction rolled back).
+OUTSIDE_A_TRANSACTION = pytest.mark.django_db(transaction=True)
+
 
 def launch(scene, member, takes, **kwargs):
     return queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=takes, **kwargs).jobs
@@ -22,14 +25,6 @@ def launch(scene, member, takes, **kwargs):
 
 def states(jobs) -> list[str]:
     return [Job.objects.get(pk=job.pk).state for job in jobs]
-
-
-@pytest.fixture
-def roomy(project, make_scene, approve):
-    """A scene of 4 s Sora takes (40 credits) in a project approved for 2,000 credits."""
-    scene = make_scene(model="sora-2", seconds=4, planned_takes_override=3)
-    approve(project, credits=2000)
-    return scene
 
 
 def test_a_team_runs_no_more_jobs_than_its_plan_allows_and_the_rest_wait_in_order(roomy, member, demo):
@@ -157,12 +152,18 @@ def test_a_job_settles_once_even_if_two_renders_finish(roomy, member, demo):
     assert Hold.objects.get(pk=job.hold_id).captured == 40
 
 
-def test_a_batch_with_a_job_settled_meanwhile_settles_the_others_once(roomy, member, demo):
+@pytest.mark.parametrize(
+    "transaction_block",
+    # The caller's (the batch is a savepoint in it), or none: a busy worker's, whose round trip is the
+    # transaction and is refused whole in the server.
+    ["the caller's", pytest.param("none", marks=[pytest.mark.postgres, OUTSIDE_A_TRANSACTION])],
+)
+def test_a_batch_with_a_job_settled_meanwhile_settles_the_others_once(roomy, member, demo, transaction_block):
     from planner.services.renders import _load_for_settling, _settle, _Settlement
 
     done, other = launch(roomy, member, 2)
-    queue_dispatch(team_id=demo.id)
-    assert job_settle(job_id=done.id, state="failed")  # another delivery of its task got there first
+    queue_dispatch(team_id=demo.id, send=False)
+    assert job_settle(job_id=done.id, state="failed", send=False)  # another delivery got there first
     postings = Transaction.objects.count()
     batch = [
         _Settlement(_load_for_settling(done.id), "succeeded"),
@@ -171,7 +172,8 @@ def test_a_batch_with_a_job_settled_meanwhile_settles_the_others_once(roomy, mem
     _settle(batch)
     assert [(s.settled, s.error) for s in batch] == [(False, None), (True, None)]
     assert states([done, other]) == ["failed", "succeeded"]
-    # The first job's credits moved once (returned), the second's once (captured).
+    # Nothing of the refused attempt stayed: the first job's credits moved once (returned, by the delivery
+    # that settled it), the second's once (captured).
     assert Transaction.objects.count() == postings + 1
     assert not Operation.objects.filter(key=f"capture:job:{done.id}").exists()
     assert Hold.objects.get(pk=other.hold_id).captured == 40

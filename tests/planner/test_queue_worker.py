@@ -23,14 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER_SESSION = "keter-test-worker"  # how the worker process's database sessions are told apart
 
 
-@pytest.fixture
-def scene(project, make_scene, approve):
-    """4 s Sora takes at 40 credits in a project approved for 2,000 credits."""
-    scene = make_scene(model="sora-2", seconds=4, planned_takes_override=3)
-    approve(project, credits=2000)
-    return scene
-
-
 def assert_settled_exactly_once(jobs: list[Job]) -> None:
     """Every job final, its hold resolved once, and the ledger's captures equal to the charged takes."""
     jobs = list(Job.objects.filter(id__in=[job.id for job in jobs]).select_related("hold", "video_model"))
@@ -49,10 +41,10 @@ def assert_settled_exactly_once(jobs: list[Job]) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_an_in_process_worker_renders_and_settles_launched_takes(
-    scene, member, settings, celery_worker, wait_until
+    roomy, member, settings, celery_worker, wait_until
 ):
     settings.KETER_SIM_SPEED = 0.002  # 64 ms a take
-    jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=6).jobs
+    jobs = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=6).jobs
     ids = [job.id for job in jobs]
 
     def all_settled() -> bool:
@@ -106,7 +98,7 @@ def _kill(worker: subprocess.Popen) -> None:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_render_still_settles_every_job_exactly_once(
-    scene, member, settings, wait_until, tmp_path
+    roomy, member, settings, wait_until, tmp_path
 ):
     from keter.celery import app
 
@@ -116,7 +108,7 @@ def test_a_worker_killed_mid_render_still_settles_every_job_exactly_once(
     log = tmp_path / "worker.log"
     worker = _start_worker(log, lease=2)
     try:
-        jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=10).jobs
+        jobs = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=10).jobs
         ids = [job.id for job in jobs]
         settled = Job.objects.filter(id__in=ids).exclude(state__in=Job.ACTIVE_STATES)
         rendering = Job.objects.filter(id__in=ids, state="running", started_at__isnull=False)

@@ -19,24 +19,14 @@ from planner.services.renders import (
     NOT_ALL_RUNNING,
     _finish_statement,
     _load_for_settling,
-    _settle,
-    _Settlement,
     job_settle,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def scene(project, make_scene, approve):
-    """A scene of 4 s Sora takes (40 credits) in a project approved for 2,000 credits."""
-    scene = make_scene(model="sora-2", seconds=4, planned_takes_override=3)
-    approve(project, credits=2000)
-    return scene
-
-
-def running(scene, member, demo, takes: int) -> list[Job]:
-    jobs = queue_launch_scene(scene=scene, by=member(Role.PRODUCER), takes=takes).jobs
+def running(roomy, member, demo, takes: int) -> list[Job]:
+    jobs = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=takes).jobs
     queue_dispatch(team_id=demo.id, send=False)
     return jobs
 
@@ -56,8 +46,8 @@ def protocol_of(call) -> list[str]:
         return trace.read().splitlines()
 
 
-def test_a_settlement_is_one_round_trip_and_one_transaction(scene, member, demo):
-    (job,) = running(scene, member, demo, 1)
+def test_a_settlement_is_one_round_trip_and_one_transaction(roomy, member, demo):
+    (job,) = running(roomy, member, demo, 1)
     settling = _load_for_settling(job.id)
     assert not connection.in_atomic_block
 
@@ -73,8 +63,8 @@ def test_a_settlement_is_one_round_trip_and_one_transaction(scene, member, demo)
     assert ledger_check().ok
 
 
-def test_a_settlement_the_ledger_refuses_leaves_the_job_running_and_writes_nothing(scene, member, demo):
-    (job,) = running(scene, member, demo, 1)
+def test_a_settlement_the_ledger_refuses_leaves_the_job_running_and_writes_nothing(roomy, member, demo):
+    (job,) = running(roomy, member, demo, 1)
     ledger_void_hold(hold=Hold.objects.get(pk=job.hold_id), key="void:by-hand")  # its credits are gone
     postings = Transaction.objects.count()
 
@@ -88,31 +78,8 @@ def test_a_settlement_the_ledger_refuses_leaves_the_job_running_and_writes_nothi
     assert ledger_check().ok
 
 
-def test_a_batch_with_a_job_settled_meanwhile_is_refused_whole_then_settles_the_others_once(
-    scene, member, demo
-):
-    done, other = running(scene, member, demo, 2)
-    assert job_settle(job_id=done.id, state="failed", send=False)  # another delivery got there first
-    postings = Transaction.objects.count()
-    batch = [
-        _Settlement(_load_for_settling(done.id), "succeeded"),
-        _Settlement(_load_for_settling(other.id), "succeeded"),
-    ]
-
-    _settle(batch)
-
-    assert [(s.settled, s.error) for s in batch] == [(False, None), (True, None)]
-    assert [Job.objects.get(pk=job.pk).state for job in (done, other)] == ["failed", "succeeded"]
-    # Nothing of the refused round trip stayed: the first job's credits moved once (returned, by the
-    # delivery that settled it), the second's once (captured).
-    assert Transaction.objects.count() == postings + 1
-    assert not Operation.objects.filter(key=f"capture:job:{done.id}").exists()
-    assert Hold.objects.get(pk=other.hold_id).captured == 40
-    assert ledger_check().ok
-
-
-def test_the_move_of_a_batch_moves_all_its_jobs_or_none(scene, member, demo):
-    done, other = running(scene, member, demo, 2)
+def test_the_move_of_a_batch_moves_all_its_jobs_or_none(roomy, member, demo):
+    done, other = running(roomy, member, demo, 2)
     assert job_settle(job_id=done.id, state="succeeded", send=False)
 
     with pytest.raises(DatabaseError) as refused:
