@@ -12,6 +12,7 @@ from celery._state import _task_stack
 from django.db import connection
 from django.utils import timezone
 
+from keter import broker as keter_broker
 from keter.accounts.roles import Role
 from keter.celery import app
 from keter.sql import prepared
@@ -251,3 +252,19 @@ def test_a_broker_other_than_redis_gets_the_takes_through_celery(roomy, member, 
     assert result.unsent == []
     assert [message.headers["argsrepr"] for message in arrived] == [f"({job.id},)" for job in jobs]
     assert {message.headers["task"] for message in arrived} == {"planner.tasks.render_job"}
+
+
+@app.task(name="tests.kept_result", ignore_result=False)
+def kept_result(n: int) -> int:
+    return n
+
+
+@pytest.mark.redis
+def test_a_task_whose_results_are_kept_is_sent_through_celery(monkeypatch):
+    """Its result backend must hear of every message sent, which only `send_task` does."""
+    through_celery = []
+    monkeypatch.setattr(app, "send_task", lambda name, args, **options: through_celery.append((name, args)))
+
+    keter_broker.send_tasks(kept_result, [(1,), (2,)])
+
+    assert through_celery == [("tests.kept_result", (1,)), ("tests.kept_result", (2,))]
