@@ -2,6 +2,7 @@
 the slots they free go to the next takes in line, never beyond the plan's limit."""
 
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -98,3 +99,43 @@ def test_dispatches_racing_on_their_own_connections_never_hand_out_a_slot_twice(
     assert not errors
     running = Job.objects.filter(id__in=ids, state="running").order_by("id").values_list("id", flat=True)
     assert list(running) == ids[limit : limit * 2]  # the next in line, as many as the plan allows
+
+
+def test_takes_finishing_close_together_wait_for_each_other_and_settle_as_one(
+    roomy, member, demo, sent, monkeypatch
+):
+    from planner.services import renders
+
+    # Wide margins, so that a slow machine cannot tell the two cases apart by accident.
+    monkeypatch.setattr(renders, "GATHER_SECONDS", 1.0)
+    monkeypatch.setattr(renders, "BUSY_SECONDS", 60.0)
+    jobs = queue_launch_scene(scene=roomy, by=member(Role.PRODUCER), takes=3).jobs
+    claimed = [job_claim(job_id=job.id) for job in jobs]
+    assert all(claimed)
+
+    def settle(job) -> None:
+        try:
+            assert job_settle(job_id=job.pk, state="succeeded", job=job)
+        finally:
+            connection.close()
+
+    # The first take finishes alone: it settles without waiting for anyone.
+    started = time.monotonic()
+    job_settle(job_id=claimed[0].pk, state="succeeded", job=claimed[0])
+    assert time.monotonic() - started < renders.GATHER_SECONDS
+    # The next two finish a moment apart while the team is busy: the first to get the turn waits, and
+    # the second joins its settlement.
+    first = threading.Thread(target=settle, args=(claimed[1],))
+    first.start()
+    time.sleep(0.1)
+    second = threading.Thread(target=settle, args=(claimed[2],))
+    second.start()
+    for thread in (first, second):
+        thread.join(30)
+        assert not thread.is_alive(), "a settlement is stuck"
+
+    finished = dict(Job.objects.filter(id__in=[job.id for job in jobs]).values_list("id", "finished_at"))
+    # One settlement is one statement with one moment for all its jobs.
+    assert finished[jobs[1].id] == finished[jobs[2].id] != finished[jobs[0].id]
+    assert Job.objects.filter(id__in=[job.id for job in jobs], state="succeeded").count() == 3
+    assert ledger_check().ok
