@@ -4,11 +4,12 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from keter import sql
 from keter.accounts.models import Team
+from ledger.models import Hold
 from planner import costing
 from planner.models import Project, Scene
 
@@ -176,16 +177,20 @@ class ProjectSpend:
 
 def project_spend(project: Project) -> ProjectSpend:
     """What the project's takes cost so far and what its waiting takes keep aside: one query, one snapshot
-    (plus the budget hold, when the caller has not loaded it)."""
+    (plus the budget hold, when the caller has not loaded it).
+
+    Each take's hold is looked up by its key (a subquery per take). A join let PostgreSQL hash the whole
+    hold table, every team's, for a project of a few hundred takes: 11 ms of a launch on the benchmark's
+    database (177,000 holds), where the lookups take 0.5 ms."""
     from planner.models import Job
 
+    net = Hold.objects.filter(pk=OuterRef("hold_id")).order_by().values(net=F("captured") - F("refunded"))
     figures = Job.objects.filter(project=project).aggregate(
-        captured=Coalesce(Sum("hold__captured"), 0),
-        refunded=Coalesce(Sum("hold__refunded"), 0),
+        actual=Coalesce(Sum(Subquery(net)), 0),
         committed=Coalesce(Sum("credits", filter=Q(state__in=Job.ACTIVE_STATES)), 0),
     )
     hold = project.budget_hold
-    actual = figures["captured"] - figures["refunded"]
+    actual = figures["actual"]
     if hold is not None:
         actual += hold.captured - hold.refunded
     return ProjectSpend(actual=actual, committed=figures["committed"])
