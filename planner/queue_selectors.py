@@ -4,11 +4,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from keter.accounts.models import Team
+from ledger.models import Hold
 from planner.models import Job, Project, Scene
 
 J = Job.State
@@ -16,7 +17,6 @@ J = Job.State
 LEARNED_RATE_MIN_TAKES = 10
 # Nobody keeps nothing for ever: a floor keeps the estimator finite after a run of rejects.
 LEARNED_RATE_FLOOR = 0.01
-CHARGED = Q(hold__captured__gt=0)
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,28 @@ class SceneTakes:
         return self.succeeded - self.keepers - self.rejected
 
 
+def spent_on_take() -> Subquery:
+    """What a take's hold spent (captured less refunded), as a subquery on the take's row.
+
+    Holds are looked up by their key, take by take (here and for `scene_takes`' charged takes): a join
+    let PostgreSQL hash the whole hold table, every team's (177,000 rows on the benchmark's database,
+    11 ms of a launch), where the lookups take 0.5 ms for a project of 300 takes and do not grow with
+    other teams' history."""
+    return Subquery(_take_hold().values(spent=F("captured") - F("refunded")))
+
+
+def _take_hold() -> QuerySet:
+    return Hold.objects.filter(pk=OuterRef("hold_id")).order_by()
+
+
 def scene_takes(scene_ids) -> dict[int, SceneTakes]:
-    """SceneTakes for each scene id, zero for scenes without jobs: one query."""
+    """SceneTakes for each scene id, zero for scenes without jobs: one query (none for no scenes)."""
+    takes = defaultdict(SceneTakes)
+    scene_ids = list(scene_ids)
+    if not scene_ids:
+        return takes
     rows = (
-        Job.objects.filter(scene_id__in=list(scene_ids))
+        Job.objects.filter(scene_id__in=scene_ids)
         .order_by()
         .values("scene_id")
         .annotate(
@@ -70,11 +88,10 @@ def scene_takes(scene_ids) -> dict[int, SceneTakes]:
             succeeded=Count("id", filter=Q(state=J.SUCCEEDED)),
             keepers=Count("id", filter=Q(state=J.SUCCEEDED, verdict=Job.Verdict.KEEPER)),
             rejected=Count("id", filter=Q(state=J.SUCCEEDED, verdict=Job.Verdict.REJECTED)),
-            charged=Count("id", filter=CHARGED),
-            spent=Coalesce(Sum("hold__captured"), 0) - Coalesce(Sum("hold__refunded"), 0),
+            charged=Count("id", filter=Exists(_take_hold().filter(captured__gt=0))),
+            spent=Coalesce(Sum(spent_on_take()), 0),
         )
     )
-    takes = defaultdict(SceneTakes)
     for row in rows:
         scene_id = row.pop("scene_id")
         takes[scene_id] = SceneTakes(**row)
