@@ -10,7 +10,8 @@ from django.db.models.functions import Coalesce
 from keter import sql
 from keter.accounts.models import Team
 from planner import costing
-from planner.models import Project, Scene
+from planner.models import Job, Project, Scene
+from planner.queue_selectors import spent_on_take
 
 LIVE = Q(deleted_at__isnull=True)
 
@@ -177,9 +178,6 @@ class ProjectSpend:
 def project_spend(project: Project) -> ProjectSpend:
     """What the project's takes cost so far and what its waiting takes keep aside: one query, one snapshot
     (plus the budget hold, when the caller has not loaded it)."""
-    from planner.models import Job
-    from planner.queue_selectors import spent_on_take
-
     figures = Job.objects.filter(project=project).aggregate(
         actual=Coalesce(Sum(spent_on_take()), 0),
         committed=Coalesce(Sum("credits", filter=Q(state__in=Job.ACTIVE_STATES)), 0),

@@ -2,11 +2,19 @@
 project's checklist before hand-over."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from keter.accounts.roles import Role
 from planner.models import Job, Scene
 from planner.pricing import pricing_context
-from planner.queue_selectors import LEARNED_RATE_MIN_TAKES, attach_takes, learned_rates, project_readiness
+from planner.queue_selectors import (
+    LEARNED_RATE_MIN_TAKES,
+    attach_takes,
+    learned_rates,
+    project_readiness,
+    scene_takes,
+)
 from planner.selectors import approved_budget, project_spend
 from planner.services.queue import QueueError, queue_dispatch, queue_launch_scene
 from planner.services.scenes import project_reprice, scene_update
@@ -152,11 +160,6 @@ def test_the_checklist_flags_a_scene_that_cost_more_than_planned(takes, project,
 def test_spend_and_scene_takes_read_only_the_projects_holds(takes, project):
     """Each take's hold is looked up by its key: a join to the hold table let PostgreSQL hash every team's
     holds to sum one project's (23 ms for 300 takes on the benchmark's database, 0.5 ms by lookup)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from planner.queue_selectors import scene_takes
-
     done = takes(2, states=["succeeded", "failed"])
     with CaptureQueriesContext(connection) as queries:
         spend = project_spend(project)
